@@ -1,0 +1,301 @@
+"""`MatmulCore`: the R x C processing-element array, weight decode, accumulators and drain.
+
+One operand beat carries a column of R activations ``x[m0:m0+R, k]`` and a row of
+C codes ``code[k, n0:n0+C]``; the array forms their outer product and adds it to
+R x C accumulators, so every beat is R x C multiply-accumulates. The K beats of a
+tile end with ``last`` (which also carries how many rows and columns of the tile
+are real, and its first output channel); the accumulators then move to a drain
+chain and the next tile starts at once while the drain shifts results out through
+the requantizer, one per cycle, row-major over the tile's valid entries.
+
+Pipeline (one register each): accept -> decode (at the array edge, once per column)
+-> product -> product/sum -> accumulate. The array never stalls: a beat is only
+accepted when it is sure to flow through, which for a ``last`` beat means the drain
+chain is free and no other ``last`` is in flight. The drain only issues a value when
+the output FIFO has room for everything still inside the requantizer (credits), so
+back-pressure on ``results`` only ever stops the drain, then the next ``last``.
+
+``ready`` depends on ``payload.last`` (a held ``last`` waits while the drain is busy);
+valid never depends on ready, as the stream rules require.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.kernel.cycles import REQUANT_LATENCY
+
+from .decode import multiplier_weight, spx_entry_layout, table_entry_bits, uses_table
+from .params import MODE_INDEX, CoreParams
+from .requant import Requantizer, requant_control_signature
+
+# Output FIFO depth: enough for everything in the requantizer plus the FIFO's own
+# latency, so that with `results` always ready the drain never waits for credit.
+OUTPUT_FIFO_DEPTH = REQUANT_LATENCY + 4
+
+
+def operand_layout(params: CoreParams) -> data.StructLayout:
+    return data.StructLayout(
+        {
+            "x": data.ArrayLayout(signed(params.act_bits), params.rows),
+            "codes": data.ArrayLayout(unsigned(params.weight_bits), params.cols),
+            "last": 1,  # final k of the tile; the fields below are read on this beat
+            "rows": range(params.rows + 1),  # valid rows in the tile, 1..R
+            "cols": range(params.cols + 1),  # valid columns in the tile, 1..C
+            "col_base": range(params.channels),  # output channel of column 0
+        }
+    )
+
+
+def result_layout(params: CoreParams) -> data.StructLayout:
+    return data.StructLayout({"value": signed(params.acc_bits), "last": 1})
+
+
+def core_control_signature(params: CoreParams) -> wiring.Signature:
+    """Per-layer settings, driven by whoever owns the core (the top or a testbench)."""
+    members = {
+        "mode": Out(range(len(MODE_INDEX))),
+        "requant": Out(requant_control_signature(params)),
+    }
+    if uses_table(params):
+        members |= {
+            "table_write_enable": Out(1),
+            "table_write_address": Out(range(1 << params.weight_bits)),
+            "table_write_data": Out(table_entry_bits(params)),
+        }
+    return wiring.Signature(members)
+
+
+class MatmulCore(wiring.Component):
+    def __init__(self, params: CoreParams):
+        self.params = params
+        super().__init__(
+            {
+                "operands": In(stream.Signature(operand_layout(params))),
+                "results": Out(stream.Signature(result_layout(params))),
+                "control": In(core_control_signature(params)),
+                "busy": Out(1),  # anything accepted and not yet out of `results`
+            }
+        )
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        rows, cols = range(p.rows), range(p.cols)
+        operands, control = self.operands, self.control
+
+        mode_spx = Signal()
+        mode_codebook = Signal()
+        m.d.sync += [
+            mode_spx.eq(control.mode == MODE_INDEX["spx"]),
+            mode_codebook.eq(control.mode == MODE_INDEX["codebook"]),
+        ]
+
+        # The decode table: codebook levels or SPx shift descriptors, one per code.
+        table = None
+        if uses_table(p):
+            table = Array(
+                Signal(table_entry_bits(p), name=f"table_{i}") for i in range(1 << p.weight_bits)
+            )
+            with m.If(control.table_write_enable):
+                m.d.sync += table[control.table_write_address].eq(control.table_write_data)
+
+        # ---- accept -------------------------------------------------------------
+        drain_count = Signal(range(p.rows * p.cols + 1))
+        drain_busy = drain_count != 0
+        last_in_flight = Signal()
+        starts_tile = Signal(init=1)  # the next accepted beat is a tile's first
+        m.d.comb += operands.ready.eq(~operands.payload.last | ~(drain_busy | last_in_flight))
+        accept = operands.valid & operands.ready
+
+        class Stage:
+            """Valid, first/last and tile fields of one pipeline register."""
+
+            def __init__(self, name):
+                self.valid = Signal(name=f"{name}_valid")
+                self.first = Signal(name=f"{name}_first")
+                self.last = Signal(name=f"{name}_last")
+                self.tile = Signal(
+                    data.StructLayout(
+                        {
+                            "rows": range(p.rows + 1),
+                            "cols": range(p.cols + 1),
+                            "col_base": range(p.channels),
+                        }
+                    ),
+                    name=f"{name}_tile",
+                )
+
+            def follow(self, previous):
+                return [
+                    self.valid.eq(previous.valid),
+                    self.first.eq(previous.first),
+                    self.last.eq(previous.last),
+                    self.tile.eq(previous.tile),
+                ]
+
+        accepted, decoded, multiplied, summed = (
+            Stage("accepted"),
+            Stage("decoded"),
+            Stage("multiplied"),
+            Stage("summed"),
+        )
+        m.d.comb += last_in_flight.eq(
+            (accepted.valid & accepted.last)
+            | (decoded.valid & decoded.last)
+            | (multiplied.valid & multiplied.last)
+            | (summed.valid & summed.last)
+        )
+        x_accepted = Signal(data.ArrayLayout(signed(p.act_bits), p.rows))
+        codes_accepted = Signal(data.ArrayLayout(unsigned(p.weight_bits), p.cols))
+        m.d.sync += [
+            accepted.valid.eq(accept),
+            accepted.first.eq(starts_tile),
+            accepted.last.eq(operands.payload.last),
+            accepted.tile.rows.eq(operands.payload.rows),
+            accepted.tile.cols.eq(operands.payload.cols),
+            accepted.tile.col_base.eq(operands.payload.col_base),
+            x_accepted.eq(operands.payload.x),
+            codes_accepted.eq(operands.payload.codes),
+        ]
+        with m.If(accept):
+            m.d.sync += starts_tile.eq(operands.payload.last)
+
+        # ---- decode, once per column at the array edge ----------------------------
+        m.d.sync += decoded.follow(accepted)
+        x_decoded = Signal.like(x_accepted)
+        m.d.sync += x_decoded.eq(x_accepted)
+        weight = [Signal(signed(p.decoded_weight_bits or 1), name=f"weight_{c}") for c in cols]
+        spx = (
+            [Signal(spx_entry_layout(p), name=f"spx_{c}") for c in cols] if p.has_shift_add else []
+        )
+        for c in cols:
+            entry = table[codes_accepted[c]] if table is not None else 0
+            if p.has_multiplier:
+                m.d.sync += weight[c].eq(
+                    multiplier_weight(codes_accepted[c], entry, mode_codebook, p)
+                )
+            if p.has_shift_add:
+                m.d.sync += spx[c].eq(entry)
+
+        # ---- products: multiplier, or shifted terms ------------------------------
+        m.d.sync += multiplied.follow(decoded)
+        product_bits = 0
+        if p.has_multiplier:
+            product_bits = p.act_bits + p.decoded_weight_bits
+        if p.has_shift_add:
+            product_bits = max(product_bits, p.act_bits + p.max_shift + 2)
+        term_bits = p.act_bits + p.max_shift
+        mul = [[Signal(signed(product_bits), name=f"mul_{r}_{c}") for c in cols] for r in rows]
+        terms = [
+            [
+                [Signal(signed(term_bits), name=f"term_{r}_{c}_{t}") for t in range(p.spx_terms)]
+                for c in cols
+            ]
+            for r in rows
+        ]
+        negative = [Signal(name=f"negative_{c}") for c in cols]
+        for r in rows:
+            for c in cols:
+                if p.has_multiplier:
+                    m.d.sync += mul[r][c].eq(x_decoded[r] * weight[c])
+                if p.has_shift_add:
+                    for t in range(p.spx_terms):
+                        term = spx[c].terms[t]
+                        m.d.sync += terms[r][c][t].eq(
+                            Mux(term.present, x_decoded[r] << term.exponent, 0)
+                        )
+        if p.has_shift_add:
+            m.d.sync += [negative[c].eq(spx[c].negative) for c in cols]
+
+        # ---- second product stage: DSP output register, or the SPx sum and sign ----
+        m.d.sync += summed.follow(multiplied)
+        product = [
+            [Signal(signed(product_bits), name=f"product_{r}_{c}") for c in cols] for r in rows
+        ]
+        for r in rows:
+            for c in cols:
+                if p.has_shift_add:
+                    magnitude = sum(terms[r][c][1:], terms[r][c][0])
+                    shift_add = Mux(negative[c], -magnitude, magnitude)
+                if p.has_multiplier and p.has_shift_add:
+                    m.d.sync += product[r][c].eq(Mux(mode_spx, shift_add, mul[r][c]))
+                elif p.has_shift_add:
+                    m.d.sync += product[r][c].eq(shift_add)
+                else:
+                    m.d.sync += product[r][c].eq(mul[r][c])
+
+        # ---- accumulate ------------------------------------------------------------
+        accumulator = [
+            [Signal(signed(p.acc_bits), name=f"acc_{r}_{c}") for c in cols] for r in rows
+        ]
+        accumulated = [
+            [Signal(signed(p.acc_bits), name=f"acc_next_{r}_{c}") for c in cols] for r in rows
+        ]
+        for r in rows:
+            for c in cols:
+                m.d.comb += accumulated[r][c].eq(
+                    Mux(summed.first, 0, accumulator[r][c]) + product[r][c]
+                )
+                with m.If(summed.valid):
+                    m.d.sync += accumulator[r][c].eq(accumulated[r][c])
+
+        # ---- drain: a shift chain, row-major, through the requantizer ----------------
+        chain = [Signal(signed(p.acc_bits), name=f"drain_{i}") for i in range(p.rows * p.cols)]
+        drain_col = Signal(range(p.cols + 1))  # (+1 keeps a 1-column array's counter non-empty)
+        drain_tile = Signal.like(summed.tile)
+        reserved = Signal(range(OUTPUT_FIFO_DEPTH + 1))  # values issued, not yet out
+        step = drain_busy & (reserved < OUTPUT_FIFO_DEPTH)
+        issue = step & (drain_col < drain_tile.cols)
+
+        with m.If(summed.valid & summed.last):
+            m.d.sync += [
+                drain_count.eq((summed.tile.rows - 1) * p.cols + summed.tile.cols),
+                drain_col.eq(0),
+                drain_tile.eq(summed.tile),
+            ]
+            m.d.sync += [chain[r * p.cols + c].eq(accumulated[r][c]) for r in rows for c in cols]
+        with m.Elif(step):
+            m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(len(chain) - 1)]
+            m.d.sync += drain_count.eq(drain_count - 1)
+            with m.If(drain_col == p.cols - 1):
+                m.d.sync += drain_col.eq(0)
+            with m.Else():
+                m.d.sync += drain_col.eq(drain_col + 1)
+
+        m.submodules.requantizer = requantizer = Requantizer(p)
+        wiring.connect(m, wiring.flipped(control.requant), requantizer.control)
+        m.d.comb += [
+            requantizer.in_valid.eq(issue),
+            requantizer.in_value.eq(chain[0]),
+            requantizer.in_channel.eq(drain_tile.col_base + drain_col),
+            requantizer.in_last.eq(drain_count == 1),
+        ]
+
+        m.submodules.output_fifo = output_fifo = fifo.SyncFIFOBuffered(
+            width=result_layout(p).size, depth=OUTPUT_FIFO_DEPTH
+        )
+        result = Signal(result_layout(p))
+        m.d.comb += [
+            result.value.eq(requantizer.out_value),
+            result.last.eq(requantizer.out_last),
+            output_fifo.w_en.eq(requantizer.out_valid),
+            output_fifo.w_data.eq(result),
+            self.results.payload.eq(output_fifo.r_data),
+            self.results.valid.eq(output_fifo.r_rdy),
+            output_fifo.r_en.eq(self.results.ready),
+        ]
+        popped = self.results.valid & self.results.ready
+        m.d.sync += reserved.eq(reserved + issue - popped)
+
+        m.d.comb += self.busy.eq(
+            accepted.valid
+            | decoded.valid
+            | multiplied.valid
+            | summed.valid
+            | drain_busy
+            | (reserved != 0)
+        )
+        return m

@@ -1,0 +1,128 @@
+"""Generator parameters of the core, and how a `LayerSpec` maps onto a built core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sw.kernel.spec import (
+    ACC_BITS_RANGE,
+    ACT_BITS_RANGE,
+    CODEBOOK_ENTRY_BITS,
+    OUT_BITS_RANGE,
+    REQUANT_MULTIPLIER_BITS,
+    REQUANT_SHIFT_RANGE,
+    SPX_MAX_EXP_LIMIT,
+    SPX_TERMS_RANGE,
+    WEIGHT_BITS_RANGE,
+    WEIGHT_MODES,
+    LayerSpec,
+)
+
+# Runtime encoding of the weight mode in the core's `mode` register and on the wire.
+MODE_INDEX = {mode: index for index, mode in enumerate(WEIGHT_MODES)}
+MAX_ARRAY_DIM = 32
+
+
+def _check(name: str, value: int, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} is out of range; allowed range is [{lo}, {hi}]")
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """What a `MatmulCore` is built for: array shape, maximum widths, supported modes.
+
+    A core runs any `LayerSpec` whose widths fit inside these (narrower activations
+    are sign-extended, narrower codes re-encoded by the driver) and whose mode it has.
+    """
+
+    rows: int = 4  # R: activation rows per tile
+    cols: int = 4  # C: output channels per tile
+    act_bits: int = 8
+    weight_bits: int = 4
+    acc_bits: int = 32
+    weight_modes: tuple[str, ...] = WEIGHT_MODES
+    spx_terms: int = 2
+    max_shift: int = SPX_MAX_EXP_LIMIT  # largest SPx exponent the shifters handle
+    channels: int = 256  # depth of the per-channel requantization table (largest N)
+
+    def __post_init__(self) -> None:
+        _check("rows", self.rows, 1, MAX_ARRAY_DIM)
+        _check("cols", self.cols, 1, MAX_ARRAY_DIM)
+        _check("act_bits", self.act_bits, *ACT_BITS_RANGE)
+        _check("weight_bits", self.weight_bits, *WEIGHT_BITS_RANGE)
+        _check("acc_bits", self.acc_bits, *ACC_BITS_RANGE)
+        _check("spx_terms", self.spx_terms, *SPX_TERMS_RANGE)
+        _check("max_shift", self.max_shift, 0, SPX_MAX_EXP_LIMIT)
+        _check("channels", self.channels, 1, 1 << 16)
+        modes = tuple(self.weight_modes)
+        if not modes or any(mode not in WEIGHT_MODES for mode in modes):
+            raise ValueError(f"weight_modes={modes!r} must be a non-empty subset of {WEIGHT_MODES}")
+        object.__setattr__(self, "weight_modes", tuple(m for m in WEIGHT_MODES if m in modes))
+
+    @property
+    def has_multiplier(self) -> bool:
+        """uniform and codebook share a multiplier per PE."""
+        return "uniform" in self.weight_modes or "codebook" in self.weight_modes
+
+    @property
+    def has_shift_add(self) -> bool:
+        """spx uses shifts and adds only (no multiplier)."""
+        return "spx" in self.weight_modes
+
+    @property
+    def shift_bits(self) -> int:
+        return max(1, self.max_shift.bit_length())
+
+    @property
+    def codebook_bits(self) -> int:
+        return CODEBOOK_ENTRY_BITS
+
+    @property
+    def decoded_weight_bits(self) -> int:
+        """Width of a weight decoded for the multiplier (uniform code or codebook entry)."""
+        bits = 0
+        if "uniform" in self.weight_modes:
+            bits = self.weight_bits
+        if "codebook" in self.weight_modes:
+            bits = max(bits, CODEBOOK_ENTRY_BITS)
+        return bits
+
+    @property
+    def multiplier_bits(self) -> int:
+        return REQUANT_MULTIPLIER_BITS
+
+    @property
+    def requant_shift_bits(self) -> int:
+        return REQUANT_SHIFT_RANGE[1].bit_length()
+
+    @property
+    def out_bits_max(self) -> int:
+        return OUT_BITS_RANGE[1]
+
+    def check_spec(self, spec: LayerSpec, n: int | None = None) -> None:
+        """Raise ``ValueError`` naming the first thing in ``spec`` this core cannot run."""
+        if spec.weight_mode not in self.weight_modes:
+            raise ValueError(
+                f"weight_mode={spec.weight_mode!r} is not built into this core "
+                f"(it has {self.weight_modes})"
+            )
+        for name in ("act_bits", "weight_bits", "acc_bits"):
+            if getattr(spec, name) > getattr(self, name):
+                raise ValueError(
+                    f"{name}={getattr(spec, name)} exceeds this core's {name}={getattr(self, name)}"
+                )
+        if spec.weight_mode == "spx":
+            if spec.spx_terms > self.spx_terms:
+                raise ValueError(
+                    f"spx_terms={spec.spx_terms} exceeds this core's spx_terms={self.spx_terms}"
+                )
+            if spec.spx_max_exp > self.max_shift:
+                raise ValueError(
+                    f"spx_max_exp={spec.spx_max_exp} exceeds this core's max_shift={self.max_shift}"
+                )
+        if n is not None and spec.requant is not None and n > self.channels:
+            raise ValueError(
+                f"N={n} output channels exceed this core's requantization table of "
+                f"{self.channels} channels"
+            )

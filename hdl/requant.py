@@ -1,0 +1,154 @@
+"""Per-output-channel requantization on the core's output path.
+
+Implements `sw.kernel.reference.requantize` bit for bit, one value per cycle:
+
+    a = acc + bias[n];  p = a * multiplier[n]
+    q = sign(p) * ((|p| + 2**(shift[n]-1)) >> shift[n])     (half away from zero)
+    q = max(q, 0) if relu;  y = clamp(q, out_bits)
+
+or passes the raw accumulator through when requantization is off. The stage is a
+plain pipeline with no back-pressure: the core only issues a value when its output
+FIFO has room for everything in flight (see `MatmulCore`).
+"""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.kernel.cycles import REQUANT_LATENCY
+
+from .params import CoreParams
+
+
+def requant_param_layout(params: CoreParams) -> data.StructLayout:
+    return data.StructLayout(
+        {
+            "multiplier": unsigned(params.multiplier_bits),
+            "shift": unsigned(params.requant_shift_bits),
+            "bias": signed(params.acc_bits),
+        }
+    )
+
+
+def requant_control_signature(params: CoreParams) -> wiring.Signature:
+    """Per-layer settings and the per-channel parameter table's write port."""
+    return wiring.Signature(
+        {
+            "enable": Out(1),
+            "relu": Out(1),
+            "out_bits": Out(range(params.out_bits_max + 1)),
+            "write_enable": Out(1),
+            "write_channel": Out(range(params.channels)),
+            "write_data": Out(requant_param_layout(params)),
+        }
+    )
+
+
+class Requantizer(wiring.Component):
+    """Requantizes one accumulator value per cycle (latency `REQUANT_LATENCY`)."""
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        super().__init__(
+            {
+                "control": In(requant_control_signature(params)),
+                "in_valid": In(1),
+                "in_value": In(signed(params.acc_bits)),
+                "in_channel": In(range(params.channels)),
+                "in_last": In(1),
+                "out_valid": Out(1),
+                "out_value": Out(signed(params.acc_bits)),
+                "out_last": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        control = self.control
+        layout = requant_param_layout(p)
+
+        table = memory.Memory(shape=layout, depth=p.channels, init=[])
+        m.submodules.table = table
+        write = table.write_port()
+        read = table.read_port(domain="sync")
+        m.d.comb += [
+            write.en.eq(control.write_enable),
+            write.addr.eq(control.write_channel),
+            write.data.eq(control.write_data),
+            read.addr.eq(self.in_channel),
+            read.en.eq(1),
+        ]
+
+        # Saturation bounds, registered: they change only between layers.
+        out_max = Signal(signed(p.out_bits_max + 1))
+        out_min = Signal(signed(p.out_bits_max + 1))
+        top_bit = Signal(range(p.out_bits_max))
+        m.d.comb += top_bit.eq(control.out_bits - 1)
+        m.d.sync += [
+            out_max.eq((Const(1, unsigned(p.out_bits_max + 1)) << top_bit) - 1),
+            out_min.eq(-(Const(1, unsigned(p.out_bits_max + 1)) << top_bit)),
+        ]
+
+        # Valid, last and the raw value travel beside the arithmetic.
+        depth = REQUANT_LATENCY
+        valid = [Signal(name=f"valid_{i}") for i in range(depth)]
+        last = [Signal(name=f"last_{i}") for i in range(depth)]
+        raw = [Signal(signed(p.acc_bits), name=f"raw_{i}") for i in range(depth)]
+        m.d.sync += [valid[0].eq(self.in_valid), last[0].eq(self.in_last), raw[0].eq(self.in_value)]
+        for i in range(1, depth):
+            m.d.sync += [valid[i].eq(valid[i - 1]), last[i].eq(last[i - 1]), raw[i].eq(raw[i - 1])]
+
+        product_bits = p.acc_bits + 1 + p.multiplier_bits
+        # Stage 1: parameters arrive from the table (read issued in stage 0).
+        biased = Signal(signed(p.acc_bits + 1))
+        multiplier = Signal(unsigned(p.multiplier_bits))
+        shift = [Signal(unsigned(p.requant_shift_bits), name=f"shift_{i}") for i in range(1, 5)]
+        m.d.sync += [
+            biased.eq(raw[0] + read.data.bias),
+            multiplier.eq(read.data.multiplier),
+            shift[0].eq(read.data.shift),
+        ]
+        # Stages 2-3: the multiply, registered on both sides so it maps onto DSP blocks.
+        product_in = Signal(signed(product_bits))
+        product = Signal(signed(product_bits))
+        m.d.sync += [
+            product_in.eq(biased * multiplier),
+            product.eq(product_in),
+            shift[1].eq(shift[0]),
+        ]
+        m.d.sync += shift[2].eq(shift[1])
+        # Stage 4: magnitude plus the rounding half.
+        negative = [Signal(name=f"negative_{i}") for i in range(3)]
+        rounded = Signal(unsigned(product_bits + 1))
+        half = Mux(
+            shift[2] == 0, 0, Const(1, unsigned(product_bits)) << (shift[2] - 1)[: len(shift[2])]
+        )
+        magnitude = Mux(product < 0, -product, product).as_unsigned()
+        m.d.sync += [
+            rounded.eq(magnitude + half),
+            negative[0].eq(product < 0),
+            shift[3].eq(shift[2]),
+        ]
+        # Stage 5: the shift.
+        shifted = Signal(unsigned(product_bits + 1))
+        m.d.sync += [shifted.eq(rounded >> shift[3]), negative[1].eq(negative[0])]
+        # Stage 6: sign, ReLU, saturation.
+        signed_value = Mux(negative[1], -shifted, shifted).as_signed()
+        relu_value = Mux(control.relu & negative[1], 0, signed_value)
+        saturated = Signal(signed(p.acc_bits))
+        with m.If(relu_value > out_max):
+            m.d.sync += saturated.eq(out_max)
+        with m.Elif(relu_value < out_min):
+            m.d.sync += saturated.eq(out_min)
+        with m.Else():
+            m.d.sync += saturated.eq(relu_value)
+
+        m.d.comb += [
+            self.out_valid.eq(valid[depth - 1]),
+            self.out_last.eq(last[depth - 1]),
+            self.out_value.eq(Mux(control.enable, saturated, raw[depth - 1])),
+        ]
+        return m

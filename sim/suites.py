@@ -1,0 +1,39 @@
+"""The cocotb suites: which design, in which configurations, runs which test module.
+
+Each configuration is built into one Verilator model (cached by `sim.runner`) and
+all of a module's tests run against it in one simulator process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hdl.core import MatmulCore
+from hdl.params import CoreParams
+
+from .runner import build_model, run_cocotb
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    params: CoreParams
+    test_module: str = "sim.test_core"
+
+    def run(self, testcase: str | None = None) -> dict:
+        model = build_model(f"core-{self.name}", MatmulCore(self.params))
+        return run_cocotb(
+            model, self.test_module, config={"params": asdict(self.params)}, testcase=testcase
+        )
+
+
+# Three array shapes: a 1 x 1 with a 16-bit accumulator (so the largest K before
+# overflow is short enough to simulate), a square one and a non-square one; all
+# modes in every one, so each shape is one model.
+CORE_SUITES = (
+    Suite("1x1-acc16", CoreParams(rows=1, cols=1, acc_bits=16, channels=16)),
+    Suite("4x4", CoreParams(rows=4, cols=4, channels=64)),
+    Suite("3x2", CoreParams(rows=3, cols=2, act_bits=6, weight_bits=5, channels=32)),
+)
+
+SUITES = CORE_SUITES

@@ -1,0 +1,52 @@
+"""The cycle model: how many clock cycles the core takes for an M x K x N product.
+
+The RTL is built to the latencies below (`hdl.core` and `hdl.requant` import them)
+and the cocotb cycle test checks the model against the simulated core exactly.
+
+Conditions: operand beats offered every cycle and results always accepted. The
+count runs from the cycle the first operand beat is accepted to the cycle the last
+result leaves, both included.
+
+How the core spends them: a tile takes K beats, one per cycle. Its last beat may
+only enter once the drain chain is free and no other last beat is in flight, so
+when a tile's drain (one cycle per entry up to its last valid one) outlasts the next
+tile's K beats, the next last beat waits. After the final tile: the array latency,
+its drain, the requantizer and the output FIFO.
+"""
+
+from __future__ import annotations
+
+from .tiling import tiles
+
+# Cycles from accepting a beat to its accumulate (accept, decode, product, sum).
+ARRAY_LATENCY = 4
+# Cycles through the requantizer (table read, bias, multiply x2, round, shift, clamp).
+REQUANT_LATENCY = 7
+# Cycles from the requantizer's output to the result leaving the output FIFO.
+OUTPUT_FIFO_LATENCY = 2
+
+
+def drain_cycles(tile_rows: int, tile_cols: int, array_cols: int) -> int:
+    """The drain chain shifts row-major and stops after the tile's last valid entry."""
+    return (tile_rows - 1) * array_cols + tile_cols
+
+
+def core_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int:
+    """Predicted cycles for ``x (M x K) @ w (K x N)`` on an R x C core (see module doc)."""
+    if k < 1:
+        raise ValueError(f"K must be at least 1, got K={k}")
+    last_accept = None
+    drain = 0
+    for tile in tiles(m, n, array_rows, array_cols):
+        if last_accept is None:
+            last_accept = k - 1
+        else:
+            drain_free = last_accept + ARRAY_LATENCY + 1 + drain
+            last_accept = max(last_accept + k, drain_free)
+        drain = drain_cycles(tile.rows, tile.cols, array_cols)
+    return last_accept + ARRAY_LATENCY + drain + REQUANT_LATENCY + OUTPUT_FIFO_LATENCY + 1
+
+
+def ideal_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> float:
+    """``M*K*N / (R*C)``: every PE busy every cycle."""
+    return m * k * n / (array_rows * array_cols)
