@@ -21,7 +21,7 @@ valid never depends on ready, as the stream rules require.
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -57,11 +57,15 @@ def core_control_signature(params: CoreParams) -> wiring.Signature:
     """Per-layer settings, driven by whoever owns the core (the top or a testbench)."""
     members = {
         "mode": Out(range(len(MODE_INDEX))),
+        # Tables come in two banks: the core reads `bank` while the other is loaded,
+        # so a layer being loaded never disturbs the one in use.
+        "bank": Out(1),
         "requant": Out(requant_control_signature(params)),
     }
     if uses_table(params):
         members |= {
             "table_write_enable": Out(1),
+            "table_write_bank": Out(1),
             "table_write_address": Out(range(1 << params.weight_bits)),
             "table_write_data": Out(table_entry_bits(params)),
         }
@@ -93,14 +97,18 @@ class MatmulCore(wiring.Component):
             mode_codebook.eq(control.mode == MODE_INDEX["codebook"]),
         ]
 
-        # The decode table: codebook levels or SPx shift descriptors, one per code.
+        # The decode table: codebook levels or SPx shift descriptors, one per code,
+        # in two banks (index = bank, code).
         table = None
         if uses_table(p):
             table = Array(
-                Signal(table_entry_bits(p), name=f"table_{i}") for i in range(1 << p.weight_bits)
+                Signal(table_entry_bits(p), name=f"table_{i}") for i in range(2 << p.weight_bits)
             )
             with m.If(control.table_write_enable):
-                m.d.sync += table[control.table_write_address].eq(control.table_write_data)
+                write_index = Cat(control.table_write_address, control.table_write_bank)
+                m.d.sync += table[write_index].eq(control.table_write_data)
+        read_bank = Signal()
+        m.d.sync += read_bank.eq(control.bank)
 
         # ---- accept -------------------------------------------------------------
         drain_count = Signal(range(p.rows * p.cols + 1))
@@ -172,7 +180,7 @@ class MatmulCore(wiring.Component):
             [Signal(spx_entry_layout(p), name=f"spx_{c}") for c in cols] if p.has_shift_add else []
         )
         for c in cols:
-            entry = table[codes_accepted[c]] if table is not None else 0
+            entry = table[Cat(codes_accepted[c], read_bank)] if table is not None else 0
             if p.has_multiplier:
                 m.d.sync += weight[c].eq(
                     multiplier_weight(codes_accepted[c], entry, mode_codebook, p)
@@ -271,6 +279,7 @@ class MatmulCore(wiring.Component):
             requantizer.in_valid.eq(issue),
             requantizer.in_value.eq(chain[0]),
             requantizer.in_channel.eq(drain_tile.col_base + drain_col),
+            requantizer.in_bank.eq(read_bank),
             requantizer.in_last.eq(drain_count == 1),
         ]
 

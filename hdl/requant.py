@@ -13,7 +13,7 @@ FIFO has room for everything in flight (see `MatmulCore`).
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,6 +40,7 @@ def requant_control_signature(params: CoreParams) -> wiring.Signature:
             "relu": Out(1),
             "out_bits": Out(range(params.out_bits_max + 1)),
             "write_enable": Out(1),
+            "write_bank": Out(1),  # two banks, as for the core's decode table
             "write_channel": Out(range(params.channels)),
             "write_data": Out(requant_param_layout(params)),
         }
@@ -57,6 +58,7 @@ class Requantizer(wiring.Component):
                 "in_valid": In(1),
                 "in_value": In(signed(params.acc_bits)),
                 "in_channel": In(range(params.channels)),
+                "in_bank": In(1),
                 "in_last": In(1),
                 "out_valid": Out(1),
                 "out_value": Out(signed(params.acc_bits)),
@@ -70,15 +72,16 @@ class Requantizer(wiring.Component):
         control = self.control
         layout = requant_param_layout(p)
 
-        table = memory.Memory(shape=layout, depth=p.channels, init=[])
+        channel_bits = len(self.in_channel)
+        table = memory.Memory(shape=layout, depth=2 << channel_bits, init=[])
         m.submodules.table = table
         write = table.write_port()
         read = table.read_port(domain="sync")
         m.d.comb += [
             write.en.eq(control.write_enable),
-            write.addr.eq(control.write_channel),
+            write.addr.eq(Cat(control.write_channel, control.write_bank)),
             write.data.eq(control.write_data),
-            read.addr.eq(self.in_channel),
+            read.addr.eq(Cat(self.in_channel, self.in_bank)),
             read.en.eq(1),
         ]
 

@@ -51,6 +51,7 @@ class CoreBench:
 
     def _idle_control(self):
         dut = self.dut
+        dut.control__bank.value = 0
         dut.control__requant__write_enable.value = 0
         if uses_table(self.params):
             dut.control__table_write_enable.value = 0
@@ -63,12 +64,13 @@ class CoreBench:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
-    async def configure(self, spec: LayerSpec, n: int):
-        """Write the mode, decode table and per-channel requantization for one layer."""
+    async def configure(self, spec: LayerSpec, n: int, bank: int = 0):
+        """Write the decode table and per-channel requantization of one layer into
+        ``bank``, then select it (with the mode and output settings)."""
         dut, p = self.dut, self.params
         p.check_spec(spec, n)
-        dut.control__mode.value = MODE_INDEX[spec.weight_mode]
         if uses_table(p):
+            dut.control__table_write_bank.value = bank
             for address, word in enumerate(decode_table_entries(spec, p)):
                 dut.control__table_write_enable.value = 1
                 dut.control__table_write_address.value = address
@@ -76,10 +78,8 @@ class CoreBench:
                 await RisingEdge(dut.clk)
             dut.control__table_write_enable.value = 0
         requant = spec.requant
-        dut.control__requant__enable.value = int(requant is not None)
         if requant is not None:
-            dut.control__requant__relu.value = int(requant.relu)
-            dut.control__requant__out_bits.value = requant.out_bits
+            dut.control__requant__write_bank.value = bank
             bias = requant.bias or (0,) * requant.channels
             for channel in range(requant.channels):
                 dut.control__requant__write_enable.value = 1
@@ -93,9 +93,20 @@ class CoreBench:
                 )
                 await RisingEdge(dut.clk)
             dut.control__requant__write_enable.value = 0
-        # The mode and saturation bounds are registered inside the core.
+        self.select(spec, bank)
+        # The mode, bank and saturation bounds are registered inside the core.
         await RisingEdge(dut.clk)
         await RisingEdge(dut.clk)
+
+    def select(self, spec: LayerSpec, bank: int):
+        """Point the core at a loaded bank, with the layer's mode and output settings."""
+        dut = self.dut
+        dut.control__bank.value = bank
+        dut.control__mode.value = MODE_INDEX[spec.weight_mode]
+        dut.control__requant__enable.value = int(spec.requant is not None)
+        if spec.requant is not None:
+            dut.control__requant__relu.value = int(spec.requant.relu)
+            dut.control__requant__out_bits.value = spec.requant.out_bits
 
     def beats(self, x: np.ndarray, codes: np.ndarray, spec: LayerSpec) -> list[int]:
         """Operand beats for the whole product, tile by tile, padded at the edges."""
@@ -178,10 +189,14 @@ class CoreBench:
             f"{len(results)}/{expected_results} results after {timeout_cycles} cycles"
         )
 
-    async def matmul(self, x, codes, spec: LayerSpec, **stream_options):
-        """Configure, stream the product and return ``(y (M x N), cycles, results)``."""
+    async def matmul(
+        self, x, codes, spec: LayerSpec, *, bank: int = 0, configure=True, **stream_options
+    ):
+        """Configure (unless told not to), stream the product and return
+        ``(y (M x N), cycles, results)``."""
         m, n = x.shape[0], codes.shape[1]
-        await self.configure(spec, n)
+        if configure:
+            await self.configure(spec, n, bank)
         results, cycles = await self.stream(self.beats(x, codes, spec), m * n, **stream_options)
         return self.assemble(results, m, n), cycles, results
 

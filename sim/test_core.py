@@ -53,9 +53,9 @@ async def started_bench(dut):
     return bench
 
 
-async def check_product(bench, x, codes, spec, label, **stream_options):
+async def check_product(bench, x, codes, spec, label, **options):
     expected = matmul(x, codes, spec)
-    y, cycles, results = await bench.matmul(x, codes, spec, **stream_options)
+    y, cycles, results = await bench.matmul(x, codes, spec, **options)
     mismatch = np.argwhere(y != expected)
     assert mismatch.size == 0, (
         f"{label}: {len(mismatch)} of {y.size} results differ, first at {mismatch[0].tolist()}: "
@@ -169,6 +169,24 @@ async def narrower_layers(dut):
             k = min(16, max_depth(spec))
             x, codes = random_operands(rng, spec, p.rows + 1, k, p.cols + 1)
             await check_product(bench, x, codes, spec, f"{mode}{extra} weight_bits={weight_bits}")
+
+
+@cocotb.test()
+async def banks_are_independent(dut):
+    """Loading a layer into one bank leaves the layer in the other bank intact."""
+    bench = await started_bench(dut)
+    p = bench.params
+    rng = np.random.default_rng(17)
+    m, n = p.rows + 1, min(p.cols + 1, p.channels)
+    layers = []
+    for bank, mode in enumerate((p.weight_modes[0], p.weight_modes[-1])):
+        spec = spec_for(rng, p, mode, {}, n, k_hint=6, requant=True)
+        k = min(6, max_depth(spec))
+        layers.append((bank, spec, *random_operands(rng, spec, m, k, n)))
+        await bench.configure(spec, n, bank)
+    for bank, spec, x, codes in layers + layers[:1]:
+        bench.select(spec, bank)
+        await check_product(bench, x, codes, spec, f"bank {bank}", configure=False)
 
 
 @cocotb.test()
