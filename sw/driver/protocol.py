@@ -3,12 +3,14 @@
 This module is the host side's single definition of the wire format; the device
 (`hdl.top`) imports its constants. Every frame is
 
-    sync | op [| status] | len_lo len_hi | header_crc8 | payload[len] | crc16_lo crc16_hi
+    sync | op [| status] | len_lo len_hi | header_crc8 | payload[len] | crc16_hi crc16_lo
 
 host to device with sync 0xA5 and no status byte, device to host with sync 0x5A and
 a status byte. ``header_crc8`` is CRC-8/SMBUS over the bytes between sync and
 itself; ``crc16`` is CRC-16/CCITT-FALSE over every byte after sync up to the end of
-the payload. Multi-byte fields are little-endian.
+the payload, sent most significant byte first (so that running the CRC over the
+whole frame, check included, leaves zero). Every other multi-byte field is
+little-endian.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _frame(sync: int, head: bytes, payload: bytes) -> bytes:
         raise ValueError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte limit")
     header = head + struct.pack("<H", len(payload))
     body = header + bytes([crc8(header)]) + payload
-    return bytes([sync]) + body + struct.pack("<H", crc16(body))
+    return bytes([sync]) + body + struct.pack(">H", crc16(body))
 
 
 def encode_request(op: int, payload: bytes = b"") -> bytes:
@@ -94,41 +96,66 @@ class Response:
     payload: bytes
 
 
-class ResponseParser:
-    """Incremental parser of device frames: feed bytes, take complete `Response`s.
+@dataclass(frozen=True)
+class Request:
+    op: int
+    payload: bytes
 
-    A malformed frame raises `ProtocolError` (bytes before a sync byte too: the
-    device never sends anything outside a frame).
+
+class FrameParser:
+    """Incremental parser of frames in one direction: feed bytes, take complete frames.
+
+    ``ResponseParser`` reads what a device sends, ``RequestParser`` what a host sends
+    (for tests and for modelling the device). A malformed frame raises
+    `ProtocolError`, and so do bytes before a sync byte.
     """
 
-    def __init__(self):
+    def __init__(self, sync: int, with_status: bool):
+        self.sync = sync
+        self.header_size = 4 if with_status else 3  # op [status] len_lo len_hi
+        self.with_status = with_status
         self.buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[Response]:
+    def feed(self, data: bytes) -> list:
         self.buffer += data
-        responses = []
+        frames = []
+        h = self.header_size
         while self.buffer:
-            if self.buffer[0] != DEVICE_SYNC:
+            if self.buffer[0] != self.sync:
                 bad = bytes(self.buffer[:16])
                 self.buffer.clear()
-                raise ProtocolError(f"expected sync byte 0x{DEVICE_SYNC:02X}, got {bad.hex(' ')}")
-            if len(self.buffer) < 6:
+                raise ProtocolError(f"expected sync byte 0x{self.sync:02X}, got {bad.hex(' ')}")
+            if len(self.buffer) < 2 + h:
                 break
-            header = bytes(self.buffer[1:5])
-            if crc8(header) != self.buffer[5]:
+            header = bytes(self.buffer[1 : 1 + h])
+            if crc8(header) != self.buffer[1 + h]:
                 self.buffer.clear()
-                raise ProtocolError(f"response header {header.hex(' ')} fails its CRC-8")
-            length = struct.unpack("<H", header[2:4])[0]
-            total = 6 + length + 2
+                raise ProtocolError(f"frame header {header.hex(' ')} fails its CRC-8")
+            length = struct.unpack("<H", header[-2:])[0]
+            total = 2 + h + length + 2
             if len(self.buffer) < total:
                 break
-            body = bytes(self.buffer[1 : 6 + length])
-            (check,) = struct.unpack("<H", self.buffer[6 + length : total])
+            body = bytes(self.buffer[1 : 2 + h + length])
+            (check,) = struct.unpack(">H", self.buffer[2 + h + length : total])
             del self.buffer[:total]
             if crc16(body) != check:
-                raise ProtocolError(f"response to op 0x{header[0]:02X} fails its CRC-16")
-            responses.append(Response(op=header[0], status=header[1], payload=body[5:]))
-        return responses
+                raise ProtocolError(f"frame with op 0x{header[0]:02X} fails its CRC-16")
+            payload = body[1 + h :]
+            if self.with_status:
+                frames.append(Response(op=header[0], status=header[1], payload=payload))
+            else:
+                frames.append(Request(op=header[0], payload=payload))
+        return frames
+
+
+class ResponseParser(FrameParser):
+    def __init__(self):
+        super().__init__(DEVICE_SYNC, with_status=True)
+
+
+class RequestParser(FrameParser):
+    def __init__(self):
+        super().__init__(HOST_SYNC, with_status=False)
 
 
 # ---- payloads ----------------------------------------------------------------------
@@ -157,10 +184,22 @@ class DeviceInfo:
     def encode(self) -> bytes:
         mask = sum(1 << i for i, mode in enumerate(WEIGHT_MODES) if mode in self.weight_modes)
         return struct.pack(
-            self._FORMAT, MAGIC, self.version, self.rows, self.cols, self.act_bits,
-            self.weight_bits, self.acc_bits, mask, self.spx_terms, self.max_shift,
-            self.channels, self.k_max, self.m_max, self.clock_hz,
-        )  # fmt: skip
+            self._FORMAT,
+            MAGIC,
+            self.version,
+            self.rows,
+            self.cols,
+            self.act_bits,
+            self.weight_bits,
+            self.acc_bits,
+            mask,
+            self.spx_terms,
+            self.max_shift,
+            self.channels,
+            self.k_max,
+            self.m_max,
+            self.clock_hz,
+        )
 
     @classmethod
     def decode(cls, payload: bytes) -> DeviceInfo:
@@ -172,8 +211,21 @@ class DeviceInfo:
             raise ProtocolError(f"IDENTIFY magic is {magic!r}, expected {MAGIC!r}")
         rows, cols, act, weight, acc, mask, terms, shift, channels, k_max, m_max, clock = values
         modes = tuple(mode for i, mode in enumerate(WEIGHT_MODES) if mask >> i & 1)
-        return cls(version, rows, cols, act, weight, acc, modes, terms, shift, channels,
-                   k_max, m_max, clock)  # fmt: skip
+        return cls(
+            version,
+            rows,
+            cols,
+            act,
+            weight,
+            acc,
+            modes,
+            terms,
+            shift,
+            channels,
+            k_max,
+            m_max,
+            clock,
+        )
 
     @classmethod
     def size(cls) -> int:
@@ -261,3 +313,78 @@ def unpack_signed(data: bytes, width_bytes: int) -> np.ndarray:
         values |= raw[:, i] << (8 * i)
     sign = 1 << (8 * width_bytes - 1)
     return (values ^ sign) - sign
+
+
+# ---- command payloads --------------------------------------------------------------
+
+
+def core_params(info: DeviceInfo):
+    """The `CoreParams` a device reports, to encode layers the way its core reads them."""
+    from hdl.params import CoreParams
+
+    return CoreParams(
+        rows=info.rows,
+        cols=info.cols,
+        act_bits=info.act_bits,
+        weight_bits=info.weight_bits,
+        acc_bits=info.acc_bits,
+        weight_modes=info.weight_modes,
+        spx_terms=info.spx_terms,
+        max_shift=info.max_shift,
+        channels=info.channels,
+    )
+
+
+def layer_result_bytes(spec, info: DeviceInfo) -> int:
+    return result_bytes(spec.requant.out_bits if spec.requant else None, info.acc_bits)
+
+
+def encode_layer(spec, codes: np.ndarray, info: DeviceInfo) -> bytes:
+    """LOAD_LAYER payload: header, decode table, requantization records, codes."""
+    from hdl.decode import decode_table_entries, hardware_codes, table_entry_bits, uses_table
+    from hdl.params import MODE_INDEX
+
+    params = core_params(info)
+    k, n = codes.shape
+    params.check_spec(spec, n)
+    if k > info.k_max or n > info.channels:
+        raise ValueError(
+            f"a {k} x {n} layer exceeds the device's buffers (K <= {info.k_max}, "
+            f"N <= {info.channels})"
+        )
+    requant = spec.requant
+    flags = (FLAG_REQUANT if requant else 0) | (FLAG_RELU if requant and requant.relu else 0)
+    payload = bytearray(
+        LAYER_HEADER.pack(
+            MODE_INDEX[spec.weight_mode], flags, requant.out_bits if requant else 0, k, n
+        )
+    )
+    if uses_table(params):
+        width = table_bytes(table_entry_bits(params))
+        for entry in decode_table_entries(spec, params):
+            payload += entry.to_bytes(width, "little")
+    if requant:
+        bias = requant.bias or (0,) * n
+        for channel in range(n):
+            payload += REQUANT_RECORD_HEAD.pack(requant.multiplier[channel], requant.shift[channel])
+            payload += bias[channel].to_bytes(acc_bytes(info.acc_bits), "little", signed=True)
+    payload += hardware_codes(codes, spec, params).astype(np.uint8).tobytes()
+    return bytes(payload)
+
+
+def encode_run(x: np.ndarray) -> bytes:
+    """RUN payload: M, then the activations as signed bytes, row-major."""
+    return RUN_HEADER.pack(x.shape[0]) + np.ascontiguousarray(x, dtype=np.int8).tobytes()
+
+
+def decode_results(payload: bytes, m: int, n: int, width: int, info: DeviceInfo) -> np.ndarray:
+    """RUN response payload (tile order, ``width`` bytes each) -> (M, N) results."""
+    from sw.kernel import result_order
+
+    values = unpack_signed(payload, width)
+    if values.size != m * n:
+        raise ProtocolError(f"RUN returned {values.size} results, expected {m} x {n} = {m * n}")
+    rows, cols = result_order(m, n, info.rows, info.cols)
+    y = np.empty((m, n), dtype=np.int64)
+    y[rows, cols] = values
+    return y

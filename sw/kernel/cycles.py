@@ -50,3 +50,13 @@ def core_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int
 def ideal_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> float:
     """``M*K*N / (R*C)``: every PE busy every cycle."""
     return m * k * n / (array_rows * array_cols)
+
+
+# On the device (`hdl.top`), a RUN's cycle counter starts with the first buffer read;
+# the read and the operand FIFO come before the core's first accepted beat.
+RUN_START_LATENCY = 4
+
+
+def run_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int:
+    """Predicted ``run_cycles`` counter of one RUN of M rows (results never held up)."""
+    return core_cycles(m, k, n, array_rows, array_cols) + RUN_START_LATENCY

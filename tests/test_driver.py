@@ -1,0 +1,250 @@
+"""The host driver against the simulated device (Verilator behind a pseudo-terminal).
+
+`ref` and `sim` must agree bit for bit, and on the cycle counters; bad frames sent
+through the raw link get an error status and leave the loaded layer working.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from sw.driver import Accelerator, DeviceError, DeviceGone, DeviceTimeout
+from sw.driver.protocol import (
+    HOST_SYNC,
+    LAYER_HEADER,
+    Counters,
+    Op,
+    Status,
+    crc8,
+    encode_layer,
+    encode_request,
+    encode_run,
+)
+from sw.kernel import LayerSpec, Requant, matmul
+from sw.kernel.random_layer import random_product
+
+MODES = [("uniform", {}), ("spx", {"spx_terms": 1}), ("spx", {"spx_terms": 2}), ("codebook", {})]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Accelerator.open("sim") as acc:
+        yield acc
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with Accelerator.open("ref") as acc:
+        yield acc
+
+
+@pytest.mark.parametrize("mode, extra", MODES, ids=lambda v: str(v))
+def test_random_layers_agree_bit_for_bit(sim, ref, mode, extra):
+    rng = np.random.default_rng(hash(mode + str(extra)) % 1000)
+    for _ in range(4):
+        m, k, n = (
+            int(v) for v in (rng.integers(1, 150), rng.integers(1, 200), rng.integers(1, 70))
+        )
+        product = random_product(rng, m, k, n, mode=mode, **extra)
+        for acc in (sim, ref):
+            acc.load_layer(product.spec, product.codes)
+        y = sim.matmul(product.x)
+        np.testing.assert_array_equal(y, ref.matmul(product.x))
+        np.testing.assert_array_equal(y, matmul(product.x, product.codes, product.spec))
+
+
+def test_narrow_layers_run_on_the_wider_core(sim):
+    rng = np.random.default_rng(3)
+    for mode, extra in MODES:
+        product = random_product(rng, 9, 17, 5, mode=mode, act_bits=5, weight_bits=3, **extra)
+        sim.load_layer(product.spec, product.codes)
+        expected = matmul(product.x, product.codes, product.spec)
+        np.testing.assert_array_equal(sim.matmul(product.x), expected)
+
+
+def test_big_batches_are_chunked(sim):
+    rng = np.random.default_rng(4)
+    info = sim.identify()
+    # Raw 32-bit outputs of 256 channels: the response limit, not m_max, sets the chunk.
+    for m, n, requant in ((3 * info.m_max + 5, 7, True), (100, 256, False)):
+        product = random_product(rng, m, 12, n, mode="spx", requant=requant)
+        sim.load_layer(product.spec, product.codes)
+        np.testing.assert_array_equal(
+            sim.matmul(product.x), matmul(product.x, product.codes, product.spec)
+        )
+
+
+def test_cycle_counters_match_the_model(sim, ref):
+    rng = np.random.default_rng(5)
+    info = sim.identify()
+    for m, k, n in ((info.m_max, 256, 64), (5, 3, 33), (17, 100, 9)):
+        # 8-bit outputs: the result link keeps up, which the model assumes.
+        product = random_product(rng, m, k, n, mode="uniform", requant=True)
+        for acc in (sim, ref):
+            acc.load_layer(product.spec, product.codes)
+            acc.matmul(product.x)
+        sim_counters, ref_counters = sim.counters(), ref.counters()
+        assert sim_counters.stall_cycles == 0
+        assert sim_counters.run_cycles == ref_counters.run_cycles, (m, k, n)
+
+
+# ---- bad input over the raw link ------------------------------------------------------
+
+
+@pytest.fixture()
+def loaded(sim):
+    """A layer in place, to check that every bad frame leaves it working."""
+    rng = np.random.default_rng(6)
+    product = random_product(rng, 7, 20, 9, mode="codebook", requant=True)
+    sim.load_layer(product.spec, product.codes)
+    return product
+
+
+def assert_still_works(sim, product):
+    np.testing.assert_array_equal(
+        sim.matmul(product.x), matmul(product.x, product.codes, product.spec)
+    )
+
+
+def send(sim, frame: bytes):
+    sim.raw.write(frame)
+    return sim.raw.read_response()
+
+
+def layer_frame(sim, product) -> bytes:
+    return encode_request(Op.LOAD_LAYER, encode_layer(product.spec, product.codes, sim.info))
+
+
+def test_bad_crc_is_refused_and_the_old_layer_survives(sim, loaded):
+    other = random_product(np.random.default_rng(7), 7, 20, 9, mode="uniform", requant=True)
+    frame = bytearray(layer_frame(sim, other))
+    frame[20] ^= 0x40  # a payload byte: the header is fine, the CRC is not
+    before = sim.counters().bad_crc
+    assert send(sim, bytes(frame)).status == Status.BAD_CRC
+    assert sim.counters().bad_crc == before + 1
+    assert_still_works(sim, loaded)
+
+
+@pytest.mark.parametrize(
+    "frame, status",
+    [
+        (encode_request(0x7E, b"xyz"), Status.UNKNOWN_OPCODE),
+        (encode_request(Op.IDENTIFY, b"\x00"), Status.BAD_LENGTH),
+        (bytes([HOST_SYNC, Op.IDENTIFY, 0, 0, crc8(b"\x01\x00\x00") ^ 1]), Status.BAD_HEADER),
+    ],
+    ids=["unknown-opcode", "identify-with-payload", "bad-header-check"],
+)
+def test_malformed_frames_get_an_error_status(sim, loaded, frame, status):
+    assert send(sim, frame).status == status
+    sim.raw.drain()  # a bad header leaves stray bytes; at most one BAD_SYNC follows
+    assert_still_works(sim, loaded)
+
+
+def test_wrong_lengths_are_refused(sim, loaded):
+    good = encode_layer(loaded.spec, loaded.codes, sim.info)
+    for payload in (good[:-1], good + b"\x00"):
+        assert send(sim, encode_request(Op.LOAD_LAYER, payload)).status == Status.BAD_LENGTH
+    run = encode_run(loaded.x)
+    assert send(sim, encode_request(Op.RUN, run[:-1])).status == Status.BAD_LENGTH
+    assert_still_works(sim, loaded)
+
+
+def test_layers_and_batches_larger_than_the_buffers(sim, loaded):
+    info = sim.info
+    for k, n in ((info.k_max + 1, 4), (4, info.channels + 1)):
+        payload = LAYER_HEADER.pack(0, 0, 0, k, n) + bytes(k * n)
+        assert send(sim, encode_request(Op.LOAD_LAYER, payload)).status == Status.TOO_LARGE
+    rows = info.m_max + 1
+    payload = struct.pack("<H", rows) + bytes(rows * loaded.codes.shape[0])
+    assert send(sim, encode_request(Op.RUN, payload)).status == Status.TOO_LARGE
+    # And the driver refuses them before sending anything.
+    big = LayerSpec(weight_bits=4)
+    with pytest.raises(ValueError, match="exceeds the device's buffers"):
+        sim.load_layer(big, np.zeros((info.k_max + 1, 4), dtype=int))
+    assert_still_works(sim, loaded)
+
+
+def test_values_out_of_range_and_unsupported_parameters(sim, loaded):
+    good = bytearray(encode_layer(loaded.spec, loaded.codes, sim.info))
+    bad_code = bytearray(good)
+    bad_code[-1] = 0x10  # a 5-bit code on a 4-bit core
+    assert send(sim, encode_request(Op.LOAD_LAYER, bytes(bad_code))).status == Status.BAD_VALUE
+    bad_mode = bytearray(good)
+    bad_mode[0] = 3
+    assert send(sim, encode_request(Op.LOAD_LAYER, bytes(bad_mode))).status == Status.BAD_PARAM
+    bad_out_bits = bytearray(good)
+    bad_out_bits[2] = 1
+    status = send(sim, encode_request(Op.LOAD_LAYER, bytes(bad_out_bits))).status
+    assert status == Status.BAD_PARAM
+    assert_still_works(sim, loaded)
+
+
+def test_garbage_between_frames_is_reported_once_and_skipped(sim, loaded):
+    before = sim.counters().bad_sync
+    sim.raw.write(b"\x00\x13not a frame\xff")
+    response = sim.raw.read_response()
+    assert (response.op, response.status) == (Op.NONE, Status.BAD_SYNC)
+    assert sim.raw.drain() == []  # one report per run of garbage
+    assert sim.counters().bad_sync == before + 14  # every stray byte counted
+    assert_still_works(sim, loaded)
+
+
+def test_a_frame_that_stops_part_way_times_out(sim, loaded):
+    frame = layer_frame(sim, loaded)
+    response = send(sim, frame[: len(frame) // 2])
+    assert (response.op, response.status) == (Op.NONE, Status.TIMEOUT)
+    assert_still_works(sim, loaded)
+
+
+def test_run_without_a_layer_after_reset(sim, loaded):
+    sim.reset()
+    # Cleared; a COUNTERS reply shows them as they stood when it arrived.
+    assert sim.counters() == Counters(*[0] * len(Counters.names()))
+    with pytest.raises(RuntimeError, match="no layer loaded"):
+        sim.matmul(loaded.x)
+    assert send(sim, encode_request(Op.RUN, encode_run(loaded.x))).status == Status.NO_LAYER
+    with pytest.raises(DeviceError, match="NO_LAYER"):
+        sim.raw.transact(Op.RUN, encode_run(loaded.x))
+    sim.load_layer(loaded.spec, loaded.codes)
+    assert_still_works(sim, loaded)
+
+
+# ---- the driver's own errors -------------------------------------------------------------
+
+
+def test_driver_refuses_bad_input_with_clear_errors(sim, loaded):
+    with pytest.raises(ValueError, match="x has K=3 columns but the loaded layer has K=20"):
+        sim.matmul(np.zeros((2, 3), dtype=int))
+    with pytest.raises(ValueError, match="activation 200 does not fit act_bits=8"):
+        sim.matmul(np.full((1, 20), 200))
+    with pytest.raises(ValueError, match="code 16 does not fit weight_bits=4"):
+        sim.load_layer(LayerSpec(), np.full((2, 2), 16))
+    wide = LayerSpec(weight_bits=6)
+    with pytest.raises(ValueError, match="weight_bits=6 exceeds this core's weight_bits=4"):
+        sim.load_layer(wide, np.zeros((2, 2), dtype=int))
+    with pytest.raises(ValueError, match="requant has 3 output channels but codes has N=2"):
+        sim.load_layer(LayerSpec(requant=Requant([1] * 3, [0] * 3)), np.zeros((2, 2), dtype=int))
+    with pytest.raises(ValueError, match="unknown target 'fpga'"):
+        Accelerator.open("fpga")
+    with pytest.raises(ValueError, match="unknown device 'nosuchboard'"):
+        Accelerator.open("ref:nosuchboard")
+
+
+def test_a_dead_simulator_is_reported_not_hung_on():
+    acc = Accelerator.open("sim", timeout=5)
+    product = random_product(np.random.default_rng(8), 3, 4, 5, mode="spx")
+    acc.load_layer(product.spec, product.codes)
+    acc.raw.liveness.__self__.process.kill()
+    with pytest.raises(DeviceGone, match="simulator exited"):
+        acc.matmul(product.x)
+    acc.close()
+
+
+def test_silence_and_missing_ports(sim):
+    with pytest.raises(DeviceTimeout, match="no complete response"):
+        sim.raw.read_response(timeout=0.2)
+    with pytest.raises(DeviceGone, match="cannot open serial port /dev/nonexistent-qmatmul"):
+        Accelerator.open("serial:/dev/nonexistent-qmatmul")
