@@ -20,6 +20,88 @@ DEVICES: dict[str, TopParams] = {
         # about a tenth of a second of a host that stopped sending.
         timeout_cycles=1 << 17,
     ),
+    # iCEBreaker (iCE40 UP5K: 5280 LUTs, 8 DSPs, 30 x 4 kbit BRAM): SP2 4-bit PEs
+    # are shifts and adds in LUTs, so the array is not limited by the DSPs but by
+    # the LUTs: the protocol engine, buffers and requantizer take about 3000 of them,
+    # each PE about 130 (bench/results/bitstream.json has the measured figures).
+    "icebreaker": TopParams(
+        CoreParams(
+            rows=3,
+            cols=4,
+            act_bits=8,
+            weight_bits=4,
+            acc_bits=18,
+            weight_modes=("spx",),
+            spx_terms=2,
+            max_shift=2,
+            channels=64,
+            spx_programmable=False,
+        ),
+        k_max=64,
+        m_max=16,
+        clock_hz=27_000_000,
+    ),
+    # The multiplier modes: one SB_MAC16 per PE, two for the requantizer, one for
+    # the RUN response length; eight in all.
+    "icebreaker-uniform": TopParams(
+        CoreParams(
+            rows=2,
+            cols=2,
+            act_bits=8,
+            weight_bits=4,
+            acc_bits=20,
+            weight_modes=("uniform",),
+            channels=64,
+        ),
+        k_max=128,
+        m_max=16,
+        clock_hz=27_000_000,
+    ),
+    "icebreaker-codebook": TopParams(
+        CoreParams(
+            rows=2,
+            cols=2,
+            act_bits=8,
+            weight_bits=4,
+            acc_bits=20,
+            weight_modes=("codebook",),
+            channels=64,
+        ),
+        k_max=128,
+        m_max=16,
+        clock_hz=27_000_000,
+    ),
+    # ULX3S (ECP5 LFE5U-85F: 84k LUTs, 156 multipliers, 208 x 18 kbit BRAM).
+    "ulx3s-85f": TopParams(
+        CoreParams(
+            rows=8,
+            cols=10,
+            act_bits=8,
+            weight_bits=4,
+            acc_bits=32,
+            weight_modes=("uniform", "codebook"),
+            channels=256,
+        ),
+        k_max=512,
+        m_max=64,
+        clock_hz=150_000_000,
+    ),
+    "ulx3s-85f-spx": TopParams(
+        CoreParams(
+            rows=8,
+            cols=16,
+            act_bits=8,
+            weight_bits=4,
+            acc_bits=32,
+            weight_modes=("spx",),
+            spx_terms=2,
+            max_shift=6,
+            channels=256,
+        ),
+        k_max=512,
+        m_max=64,
+        clock_hz=150_000_000,
+    ),
 }
 
 

@@ -27,7 +27,13 @@ from amaranth.lib.wiring import In, Out
 
 from sw.kernel.cycles import REQUANT_LATENCY
 
-from .decode import multiplier_weight, spx_entry_layout, table_entry_bits, uses_table
+from .decode import (
+    multiplier_weight,
+    spx_entry,
+    spx_entry_layout,
+    table_entry_bits,
+    uses_table,
+)
 from .params import MODE_INDEX, CoreParams
 from .requant import Requantizer, requant_control_signature
 
@@ -80,7 +86,7 @@ class MatmulCore(wiring.Component):
                 "operands": In(stream.Signature(operand_layout(params))),
                 "results": Out(stream.Signature(result_layout(params))),
                 "control": In(core_control_signature(params)),
-                "busy": Out(1),  # anything accepted and not yet out of `results`
+                "busy": Out(1),  # a tile begun, or anything accepted and not yet out of `results`
             }
         )
 
@@ -114,16 +120,22 @@ class MatmulCore(wiring.Component):
         drain_count = Signal(range(p.rows * p.cols + 1))
         drain_busy = drain_count != 0
         last_in_flight = Signal()
-        starts_tile = Signal(init=1)  # the next accepted beat is a tile's first
-        m.d.comb += operands.ready.eq(~operands.payload.last | ~(drain_busy | last_in_flight))
+        # A tile's last beat waits for a free drain; and the beat after a last one waits a
+        # cycle, the bubble in which the finished tile leaves the accumulators.
+        after_last = Signal()
+        m.d.comb += operands.ready.eq(
+            ~after_last & (~operands.payload.last | ~(drain_busy | last_in_flight))
+        )
         accept = operands.valid & operands.ready
+        in_tile = Signal()  # beats of a tile accepted, its last one not yet
+        with m.If(accept):
+            m.d.sync += in_tile.eq(~operands.payload.last)
 
         class Stage:
-            """Valid, first/last and tile fields of one pipeline register."""
+            """Valid, last and tile fields of one pipeline register."""
 
             def __init__(self, name):
                 self.valid = Signal(name=f"{name}_valid")
-                self.first = Signal(name=f"{name}_first")
                 self.last = Signal(name=f"{name}_last")
                 self.tile = Signal(
                     data.StructLayout(
@@ -139,7 +151,6 @@ class MatmulCore(wiring.Component):
             def follow(self, previous):
                 return [
                     self.valid.eq(previous.valid),
-                    self.first.eq(previous.first),
                     self.last.eq(previous.last),
                     self.tile.eq(previous.tile),
                 ]
@@ -150,8 +161,11 @@ class MatmulCore(wiring.Component):
             Stage("multiplied"),
             Stage("summed"),
         )
+        tile_done = Signal()  # the bubble cycle after a tile's last accumulate
+        m.d.comb += after_last.eq(accepted.valid & accepted.last)
         m.d.comb += last_in_flight.eq(
-            (accepted.valid & accepted.last)
+            tile_done
+            | (accepted.valid & accepted.last)
             | (decoded.valid & decoded.last)
             | (multiplied.valid & multiplied.last)
             | (summed.valid & summed.last)
@@ -160,7 +174,6 @@ class MatmulCore(wiring.Component):
         codes_accepted = Signal(data.ArrayLayout(unsigned(p.weight_bits), p.cols))
         m.d.sync += [
             accepted.valid.eq(accept),
-            accepted.first.eq(starts_tile),
             accepted.last.eq(operands.payload.last),
             accepted.tile.rows.eq(operands.payload.rows),
             accepted.tile.cols.eq(operands.payload.cols),
@@ -168,8 +181,6 @@ class MatmulCore(wiring.Component):
             x_accepted.eq(operands.payload.x),
             codes_accepted.eq(operands.payload.codes),
         ]
-        with m.If(accept):
-            m.d.sync += starts_tile.eq(operands.payload.last)
 
         # ---- decode, once per column at the array edge ----------------------------
         m.d.sync += decoded.follow(accepted)
@@ -186,7 +197,13 @@ class MatmulCore(wiring.Component):
                     multiplier_weight(codes_accepted[c], entry, mode_codebook, p)
                 )
             if p.has_shift_add:
-                m.d.sync += spx[c].eq(entry)
+                m.d.sync += spx[c].eq(spx_entry(codes_accepted[c], entry, p))
+        # SPx signs are applied to the activation before shifting: each row negates
+        # its activation once here, and every PE picks x or -x (cheaper than negating
+        # every product).
+        x_negated = [Signal(signed(p.act_bits + 1), name=f"x_negated_{r}") for r in rows]
+        if p.has_shift_add:
+            m.d.sync += [x_negated[r].eq(-x_accepted[r]) for r in rows]
 
         # ---- products: multiplier, or shifted terms ------------------------------
         m.d.sync += multiplied.follow(decoded)
@@ -195,7 +212,7 @@ class MatmulCore(wiring.Component):
             product_bits = p.act_bits + p.decoded_weight_bits
         if p.has_shift_add:
             product_bits = max(product_bits, p.act_bits + p.max_shift + 2)
-        term_bits = p.act_bits + p.max_shift
+        term_bits = p.act_bits + 1 + p.max_shift
         mul = [[Signal(signed(product_bits), name=f"mul_{r}_{c}") for c in cols] for r in rows]
         terms = [
             [
@@ -204,21 +221,19 @@ class MatmulCore(wiring.Component):
             ]
             for r in rows
         ]
-        negative = [Signal(name=f"negative_{c}") for c in cols]
         for r in rows:
             for c in cols:
                 if p.has_multiplier:
                     m.d.sync += mul[r][c].eq(x_decoded[r] * weight[c])
                 if p.has_shift_add:
+                    signed_x = Mux(spx[c].negative, x_negated[r], x_decoded[r])
                     for t in range(p.spx_terms):
                         term = spx[c].terms[t]
                         m.d.sync += terms[r][c][t].eq(
-                            Mux(term.present, x_decoded[r] << term.exponent, 0)
+                            Mux(term.present, signed_x << term.exponent, 0)
                         )
-        if p.has_shift_add:
-            m.d.sync += [negative[c].eq(spx[c].negative) for c in cols]
 
-        # ---- second product stage: DSP output register, or the SPx sum and sign ----
+        # ---- second product stage: DSP output register, or the SPx sum ---------------
         m.d.sync += summed.follow(multiplied)
         product = [
             [Signal(signed(product_bits), name=f"product_{r}_{c}") for c in cols] for r in rows
@@ -226,8 +241,7 @@ class MatmulCore(wiring.Component):
         for r in rows:
             for c in cols:
                 if p.has_shift_add:
-                    magnitude = sum(terms[r][c][1:], terms[r][c][0])
-                    shift_add = Mux(negative[c], -magnitude, magnitude)
+                    shift_add = sum(terms[r][c][1:], terms[r][c][0])
                 if p.has_multiplier and p.has_shift_add:
                     m.d.sync += product[r][c].eq(Mux(mode_spx, shift_add, mul[r][c]))
                 elif p.has_shift_add:
@@ -235,20 +249,21 @@ class MatmulCore(wiring.Component):
                 else:
                     m.d.sync += product[r][c].eq(mul[r][c])
 
-        # ---- accumulate ------------------------------------------------------------
+        # ---- accumulate --------------------------------------------------------------
+        # In the bubble after a tile's last beat the drain takes the accumulators and
+        # they clear (a synchronous reset, free in the FPGA's flip-flops). Loading the
+        # drain from the registers rather than from the adders keeps each adder driving
+        # only its own flip-flop, so the two pack into one logic cell.
         accumulator = [
             [Signal(signed(p.acc_bits), name=f"acc_{r}_{c}") for c in cols] for r in rows
         ]
-        accumulated = [
-            [Signal(signed(p.acc_bits), name=f"acc_next_{r}_{c}") for c in cols] for r in rows
-        ]
+        m.d.sync += tile_done.eq(summed.valid & summed.last)
         for r in rows:
             for c in cols:
-                m.d.comb += accumulated[r][c].eq(
-                    Mux(summed.first, 0, accumulator[r][c]) + product[r][c]
-                )
-                with m.If(summed.valid):
-                    m.d.sync += accumulator[r][c].eq(accumulated[r][c])
+                with m.If(tile_done):
+                    m.d.sync += accumulator[r][c].eq(0)
+                with m.Elif(summed.valid):
+                    m.d.sync += accumulator[r][c].eq(accumulator[r][c] + product[r][c])
 
         # ---- drain: a shift chain, row-major, through the requantizer ----------------
         chain = [Signal(signed(p.acc_bits), name=f"drain_{i}") for i in range(p.rows * p.cols)]
@@ -258,13 +273,15 @@ class MatmulCore(wiring.Component):
         step = drain_busy & (reserved < OUTPUT_FIFO_DEPTH)
         issue = step & (drain_col < drain_tile.cols)
 
-        with m.If(summed.valid & summed.last):
+        done_tile = Signal.like(summed.tile)
+        m.d.sync += done_tile.eq(summed.tile)
+        with m.If(tile_done):
             m.d.sync += [
-                drain_count.eq((summed.tile.rows - 1) * p.cols + summed.tile.cols),
+                drain_count.eq((done_tile.rows - 1) * p.cols + done_tile.cols),
                 drain_col.eq(0),
-                drain_tile.eq(summed.tile),
+                drain_tile.eq(done_tile),
             ]
-            m.d.sync += [chain[r * p.cols + c].eq(accumulated[r][c]) for r in rows for c in cols]
+            m.d.sync += [chain[r * p.cols + c].eq(accumulator[r][c]) for r in rows for c in cols]
         with m.Elif(step):
             m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(len(chain) - 1)]
             m.d.sync += drain_count.eq(drain_count - 1)
@@ -300,10 +317,12 @@ class MatmulCore(wiring.Component):
         m.d.sync += reserved.eq(reserved + issue - popped)
 
         m.d.comb += self.busy.eq(
-            accepted.valid
+            in_tile
+            | accepted.valid
             | decoded.valid
             | multiplied.valid
             | summed.valid
+            | tile_done
             | drain_busy
             | (reserved != 0)
         )

@@ -11,7 +11,7 @@ with `decode_table_entries`.
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Mux, Value, unsigned
+from amaranth import Cat, Const, Mux, Value, unsigned
 from amaranth.lib import data
 
 from sw.kernel import LayerSpec, decode, encode, spx_split
@@ -29,7 +29,7 @@ def table_entry_bits(params: CoreParams) -> int:
     bits = 0
     if "codebook" in params.weight_modes:
         bits = CODEBOOK_ENTRY_BITS
-    if params.has_shift_add:
+    if params.has_shift_add and params.spx_programmable:
         bits = max(bits, spx_entry_layout(params).size)
     return bits
 
@@ -46,7 +46,7 @@ def decode_table_entries(spec: LayerSpec, params: CoreParams) -> list[int]:
     if spec.weight_mode == "codebook":
         for code, level in enumerate(spec.codebook):
             entries[code] = level & ((1 << CODEBOOK_ENTRY_BITS) - 1)
-    elif spec.weight_mode == "spx":
+    elif spec.weight_mode == "spx" and params.spx_programmable:
         layout = spx_entry_layout(params)
         term_layout = layout["terms"].shape.elem_shape
         for code in range(1 << spec.weight_bits):
@@ -63,8 +63,11 @@ def decode_table_entries(spec: LayerSpec, params: CoreParams) -> list[int]:
 
 def hardware_codes(codes, spec: LayerSpec, params: CoreParams) -> np.ndarray:
     """Codes as the core reads them: uniform codes are re-encoded at the core's width
-    (sign extension); table-indexed codes are used as they are."""
+    (sign extension), SPx codes into a fixed SPx decoder's layout; table-indexed codes
+    are used as they are."""
     params.check_spec(spec)
+    if spec.weight_mode == "spx" and not params.spx_programmable:
+        return encode(decode(codes, spec), params.fixed_spx_spec)
     if spec.weight_mode != "uniform" or spec.weight_bits == params.weight_bits:
         return np.asarray(codes, dtype=np.int64)
     wide = LayerSpec(weight_bits=params.weight_bits, weight_mode="uniform")
@@ -87,3 +90,28 @@ def multiplier_weight(code: Value, entry: Value, is_codebook: Value, params: Cor
     if "uniform" not in params.weight_modes:
         return decode_codebook(entry)
     return Mux(is_codebook, decode_codebook(entry), decode_uniform(code, params))
+
+
+def spx_entry(code: Value, entry: Value, params: CoreParams) -> Value:
+    """Sign and shift terms of an SPx code: from the table, or by wiring for the fixed layout."""
+    layout = spx_entry_layout(params)
+    if params.spx_programmable:
+        return entry[: layout.size]
+    fixed = params.fixed_spx_spec
+    fields = []
+    low = fixed.weight_bits - 1
+    for width in fixed.spx_field_bits:
+        low -= width
+        fields.append(code[low : low + width] if width else None)
+    terms = []
+    for index in fields:
+        if index is None:
+            terms.append(Cat(Const(0, 1), Const(0, params.shift_bits)))
+        elif len(index) == 1:
+            # A one-bit field has one exponent: a constant, so the PEs need no shifter.
+            terms.append(Cat(index, Const(fixed.spx_max_exp, params.shift_bits)))
+        else:
+            # field i > 0 means 2 ** (max_exp - (i - 1))
+            exponent = (fixed.spx_max_exp + 1 - index)[: params.shift_bits]
+            terms.append(Cat(index != 0, exponent))
+    return Cat(code[fixed.weight_bits - 1], *terms)

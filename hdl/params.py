@@ -45,6 +45,10 @@ class CoreParams:
     spx_terms: int = 2
     max_shift: int = SPX_MAX_EXP_LIMIT  # largest SPx exponent the shifters handle
     channels: int = 256  # depth of the per-channel requantization table (largest N)
+    # SPx codes are decoded through a table loaded with each layer (any SPx layout up
+    # to these widths), or, when False, by wiring for one layout: weight_bits-wide
+    # codes with spx_terms terms and exponents up to max_shift (smaller on small FPGAs).
+    spx_programmable: bool = True
 
     def __post_init__(self) -> None:
         _check("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -59,6 +63,18 @@ class CoreParams:
         if not modes or any(mode not in WEIGHT_MODES for mode in modes):
             raise ValueError(f"weight_modes={modes!r} must be a non-empty subset of {WEIGHT_MODES}")
         object.__setattr__(self, "weight_modes", tuple(m for m in WEIGHT_MODES if m in modes))
+        if self.has_shift_add and not self.spx_programmable:
+            self.fixed_spx_spec  # noqa: B018 - raises ValueError if the layout is impossible
+
+    @property
+    def fixed_spx_spec(self) -> LayerSpec:
+        """The one SPx layout a core without the SPx table decodes."""
+        return LayerSpec(
+            weight_bits=self.weight_bits,
+            weight_mode="spx",
+            spx_terms=self.spx_terms,
+            spx_max_exp=self.max_shift,
+        )
 
     @property
     def has_multiplier(self) -> bool:
@@ -112,7 +128,18 @@ class CoreParams:
                 raise ValueError(
                     f"{name}={getattr(spec, name)} exceeds this core's {name}={getattr(self, name)}"
                 )
-        if spec.weight_mode == "spx":
+        if spec.weight_mode == "spx" and not self.spx_programmable:
+            from sw.kernel import levels
+
+            fixed = self.fixed_spx_spec
+            missing = sorted(set(levels(spec).tolist()) - set(levels(fixed).tolist()))
+            if missing:
+                raise ValueError(
+                    f"this core decodes SPx only as {fixed.weight_bits}-bit codes with "
+                    f"{fixed.spx_terms} terms and exponents up to {fixed.spx_max_exp}; "
+                    f"the layer's levels {missing} are not among them"
+                )
+        elif spec.weight_mode == "spx":
             if spec.spx_terms > self.spx_terms:
                 raise ValueError(
                     f"spx_terms={spec.spx_terms} exceeds this core's spx_terms={self.spx_terms}"

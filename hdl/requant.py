@@ -95,14 +95,21 @@ class Requantizer(wiring.Component):
             out_min.eq(-(Const(1, unsigned(p.out_bits_max + 1)) << top_bit)),
         ]
 
-        # Valid, last and the raw value travel beside the arithmetic.
+        # Valid and last travel beside the arithmetic. A raw (not requantized) value
+        # takes the same path with multiplier 1, shift 0, no bias and no clamp, so no
+        # second copy of it has to be carried through the pipeline.
         depth = REQUANT_LATENCY
         valid = [Signal(name=f"valid_{i}") for i in range(depth)]
         last = [Signal(name=f"last_{i}") for i in range(depth)]
-        raw = [Signal(signed(p.acc_bits), name=f"raw_{i}") for i in range(depth)]
-        m.d.sync += [valid[0].eq(self.in_valid), last[0].eq(self.in_last), raw[0].eq(self.in_value)]
+        value_in = Signal(signed(p.acc_bits))
+        m.d.sync += [
+            valid[0].eq(self.in_valid),
+            last[0].eq(self.in_last),
+            value_in.eq(self.in_value),
+        ]
         for i in range(1, depth):
-            m.d.sync += [valid[i].eq(valid[i - 1]), last[i].eq(last[i - 1]), raw[i].eq(raw[i - 1])]
+            m.d.sync += [valid[i].eq(valid[i - 1]), last[i].eq(last[i - 1])]
+        enable = control.enable  # changes only between layers, never with values in flight
 
         product_bits = p.acc_bits + 1 + p.multiplier_bits
         # Stage 1: parameters arrive from the table (read issued in stage 0).
@@ -110,9 +117,9 @@ class Requantizer(wiring.Component):
         multiplier = Signal(unsigned(p.multiplier_bits))
         shift = [Signal(unsigned(p.requant_shift_bits), name=f"shift_{i}") for i in range(1, 5)]
         m.d.sync += [
-            biased.eq(raw[0] + read.data.bias),
-            multiplier.eq(read.data.multiplier),
-            shift[0].eq(read.data.shift),
+            biased.eq(value_in + Mux(enable, read.data.bias, 0)),
+            multiplier.eq(Mux(enable, read.data.multiplier, 1)),
+            shift[0].eq(Mux(enable, read.data.shift, 0)),
         ]
         # Stages 2-3: the multiply, registered on both sides so it maps onto DSP blocks.
         product_in = Signal(signed(product_bits))
@@ -123,28 +130,27 @@ class Requantizer(wiring.Component):
             shift[1].eq(shift[0]),
         ]
         m.d.sync += shift[2].eq(shift[1])
-        # Stage 4: magnitude plus the rounding half.
-        negative = [Signal(name=f"negative_{i}") for i in range(3)]
-        rounded = Signal(unsigned(product_bits + 1))
+        # Stage 4: add the rounding constant. Half away from zero without taking the
+        # magnitude: for p >= 0 add 2**(s-1); for p < 0 add 2**(s-1) - 1, so that the
+        # arithmetic shift (a floor) lands on -floor((|p| + 2**(s-1)) / 2**s).
+        rounded = Signal(signed(product_bits + 1))
         half = Mux(
             shift[2] == 0, 0, Const(1, unsigned(product_bits)) << (shift[2] - 1)[: len(shift[2])]
         )
-        magnitude = Mux(product < 0, -product, product).as_unsigned()
+        negative = product < 0
         m.d.sync += [
-            rounded.eq(magnitude + half),
-            negative[0].eq(product < 0),
+            rounded.eq(product + half - (negative & (shift[2] != 0))),
             shift[3].eq(shift[2]),
         ]
-        # Stage 5: the shift.
-        shifted = Signal(unsigned(product_bits + 1))
-        m.d.sync += [shifted.eq(rounded >> shift[3]), negative[1].eq(negative[0])]
-        # Stage 6: sign, ReLU, saturation.
-        signed_value = Mux(negative[1], -shifted, shifted).as_signed()
-        relu_value = Mux(control.relu & negative[1], 0, signed_value)
+        # Stage 5: the arithmetic shift.
+        shifted = Signal(signed(product_bits + 1))
+        m.d.sync += shifted.eq(rounded >> shift[3])
+        # Stage 6: ReLU, saturation (only when requantizing).
+        relu_value = Mux(enable & control.relu & (shifted < 0), 0, shifted)
         saturated = Signal(signed(p.acc_bits))
-        with m.If(relu_value > out_max):
+        with m.If(enable & (relu_value > out_max)):
             m.d.sync += saturated.eq(out_max)
-        with m.Elif(relu_value < out_min):
+        with m.Elif(enable & (relu_value < out_min)):
             m.d.sync += saturated.eq(out_min)
         with m.Else():
             m.d.sync += saturated.eq(relu_value)
@@ -152,6 +158,6 @@ class Requantizer(wiring.Component):
         m.d.comb += [
             self.out_valid.eq(valid[depth - 1]),
             self.out_last.eq(last[depth - 1]),
-            self.out_value.eq(Mux(control.enable, saturated, raw[depth - 1])),
+            self.out_value.eq(saturated),
         ]
         return m

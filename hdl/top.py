@@ -39,10 +39,12 @@ from sw.driver.protocol import (
 from sw.kernel.spec import OUT_BITS_RANGE, WEIGHT_MODES
 
 from .core import MatmulCore
+from .counters import CounterFile
 from .decode import table_entry_bits, uses_table
 from .params import CoreParams
 from .responder import Responder, ResultSerializer
 from .sequencer import Sequencer, n_tiles
+from .skid import SkidBuffer
 
 PROTOCOL_LIMIT = 4096  # K, N and M travel as 16-bit fields; the device keeps them below this
 
@@ -146,14 +148,22 @@ class Top(wiring.Component):
             serializer.values.valid.eq(core.results.valid),
             core.results.ready.eq(serializer.values.ready),
         ]
-        wiring.connect(m, responder.tx, wiring.flipped(self.tx))
+        m.submodules.tx_stage = tx_stage = SkidBuffer(8)
+        wiring.connect(m, responder.tx, tx_stage.i)
+        wiring.connect(m, tx_stage.o, wiring.flipped(self.tx))
 
         # ---- buffers: weights in two banks (active / loading), activations in R banks -----
         m.submodules.weights = weights = memory.Memory(
-            shape=unsigned(C * p.weight_bits), depth=2 * weight_half, init=[]
+            shape=unsigned(C * p.weight_bits),
+            depth=2 * weight_half,
+            init=[],
         )
+        # Writes into the buffers go through registers (a cycle late; nothing reads a
+        # buffer while it is being loaded), keeping the receiver's decisions and the
+        # RAMs' inputs in separate cycles.
         weight_write = weights.write_port(granularity=p.weight_bits)
         weight_read = weights.read_port()
+        m.d.sync += weight_write.en.eq(0)
         m.d.comb += [
             weight_read.addr.eq(sequencer.weight_addr),
             sequencer.weight_data.eq(weight_read.data),
@@ -162,7 +172,8 @@ class Top(wiring.Component):
         for r in range(R):
             bank = memory.Memory(shape=signed(p.act_bits), depth=act_depth, init=[])
             m.submodules[f"activations_{r}"] = bank
-            act_writes.append(bank.write_port())
+            act_writes.append(write := bank.write_port())
+            m.d.sync += write.en.eq(0)
             read = bank.read_port()
             m.d.comb += [read.addr.eq(sequencer.act_addr), sequencer.act_data[r].eq(read.data)]
 
@@ -184,11 +195,16 @@ class Top(wiring.Component):
         ]
 
         # ---- counters (COUNTERS returns them in `Counters` order) -------------------------
+        # The two cycle counters are 32-bit registers; the event counters, 16 bits each,
+        # live in a `CounterFile` RAM. All stop at their maximum instead of wrapping.
         counter_names = Counters.names()
-        counters = {name: Signal(32, name=f"count_{name}") for name in counter_names}
+        run_cycles, stall_cycles = Signal(32), Signal(32)
+        event_names = counter_names[2:]
+        assert counter_names[:2] == ["run_cycles", "stall_cycles"]
+        m.submodules.events = events = CounterFile(len(event_names))
 
-        def bump(name):
-            m.d.sync += counters[name].eq(counters[name] + 1)
+        def bump(name):  # at most one event per cycle (the receiver's states ensure it)
+            m.d.comb += [events.increment.eq(1), events.index.eq(event_names.index(name))]
 
         status_counter = {
             Status.BAD_CRC: "bad_crc",
@@ -203,62 +219,99 @@ class Top(wiring.Component):
         }
         run_active = Signal()  # from the first buffer read to the last result out of the core
         with m.If(run_active):
-            bump("run_cycles")
-            with m.If(core.results.valid & ~core.results.ready):
-                bump("stall_cycles")
+            with m.If(~run_cycles.all()):
+                m.d.sync += run_cycles.eq(run_cycles + 1)
+            with m.If(core.results.valid & ~core.results.ready & ~stall_cycles.all()):
+                m.d.sync += stall_cycles.eq(stall_cycles + 1)
             with m.If(~sequencer.busy & ~core.busy):
                 m.d.sync += run_active.eq(0)
+        run_started = Signal()  # counts the run a cycle after frames_ok, one event per cycle
+        m.d.sync += run_started.eq(0)
+        with m.If(run_started):
+            bump("runs")
 
         # ---- responses ----------------------------------------------------------------
         NO_PAYLOAD, IDENTIFY_BYTES, COUNTER_BYTES, RESULT_BYTES = range(4)
         source = Signal(range(4))
 
-        def respond(op_value, status, length_value=0, source_value=NO_PAYLOAD):
-            m.d.comb += [
-                responder.start.eq(1),
-                responder.op.eq(op_value),
-                responder.status.eq(status),
-                responder.length.eq(length_value),
-            ]
-            m.d.sync += source.eq(source_value)
+        # A response is asked for through registers (a pulse on `send`), which keeps the
+        # receiver's decisions and the responder's FSM in separate clock cycles.
+        send = Signal()
+        send_op, send_status, send_length = Signal(8), Signal(8), Signal(16)
+        m.d.sync += send.eq(0)
+        m.d.comb += [
+            responder.start.eq(send),
+            responder.op.eq(send_op),
+            responder.status.eq(send_status),
+            responder.length.eq(send_length),
+        ]
 
-        identify = Array(Const(b, 8) for b in tp.device_info().encode())
-        identify_index = Signal(range(len(identify) + 1))
-        counter_bytes = Signal(32 * len(counter_names))
-        with m.If(responder.start):
+        def respond(op_value, status, length_value=0, source_value=NO_PAYLOAD):
             m.d.sync += [
-                identify_index.eq(0),
-                counter_bytes.eq(Cat(*(counters[n] for n in counter_names))),
+                send.eq(1),
+                send_op.eq(op_value),
+                send_status.eq(status),
+                send_length.eq(length_value),
+                source.eq(source_value),
             ]
+
+        # IDENTIFY and COUNTERS payloads are read byte by byte, the counters live: none
+        # of them changes while a response is being sent.
+        identify = Array(Const(b, 8) for b in tp.device_info().encode())
+        payload_index = Signal(range(max(len(identify), 4 * len(counter_names)) + 1))
         taken = responder.payload.valid & responder.payload.ready
+        with m.If(responder.start):
+            m.d.sync += payload_index.eq(0)
+        with m.Elif(taken):
+            m.d.sync += payload_index.eq(payload_index + 1)
+        # Counter bytes: little-endian u32 per counter. Event counters are 16 bits, so
+        # only bytes 0 and 1 of their words come from the RAM, which is read for the
+        # word of the byte after this one: ready in time, whatever the link does.
+        m.d.comb += events.read_index.eq(((payload_index + 1) >> 2) - 2)
+        counter_byte = Signal(8)
+        word, byte_in_word = payload_index >> 2, payload_index[:2]
+        with m.Switch(word):
+            with m.Case(0):
+                m.d.comb += counter_byte.eq(run_cycles.word_select(byte_in_word, 8))
+            with m.Case(1):
+                m.d.comb += counter_byte.eq(stall_cycles.word_select(byte_in_word, 8))
+            with m.Default():
+                event_bytes = Cat(events.read_data, Const(0, 16))
+                m.d.comb += counter_byte.eq(event_bytes.word_select(byte_in_word, 8))
         with m.Switch(source):
             with m.Case(IDENTIFY_BYTES):
                 m.d.comb += [
-                    responder.payload.payload.eq(identify[identify_index]),
+                    responder.payload.payload.eq(identify[payload_index]),
                     responder.payload.valid.eq(1),
                 ]
-                with m.If(taken):
-                    m.d.sync += identify_index.eq(identify_index + 1)
             with m.Case(COUNTER_BYTES):
                 m.d.comb += [
-                    responder.payload.payload.eq(counter_bytes[:8]),
+                    responder.payload.payload.eq(counter_byte),
                     responder.payload.valid.eq(1),
                 ]
-                with m.If(taken):
-                    m.d.sync += counter_bytes.eq(counter_bytes >> 8)
             with m.Case(RESULT_BYTES):
                 wiring.connect(m, serializer.bytes, responder.payload)
 
         # ---- receiver ----------------------------------------------------------------
         m.submodules.header_crc = header_crc = crc.catalog.CRC8_SMBUS(8).create()
         m.submodules.frame_crc = frame_crc = crc.catalog.CRC16_CCITT_FALSE(8).create()
-        byte = self.rx.payload
-        got = self.rx.valid & self.rx.ready
+        # Received bytes pass through one register before the receiver looks at them,
+        # so nothing the receiver decides hangs off the input FIFO's RAM read.
+        byte = Signal(8)
+        byte_ready = Signal()  # `byte` holds a byte not yet taken
+        taking = Signal()  # the receiver's state takes a byte this cycle
+        got = byte_ready & taking
+        m.d.comb += self.rx.ready.eq(~byte_ready | got)
+        with m.If(self.rx.valid & self.rx.ready):
+            m.d.sync += [byte.eq(self.rx.payload), byte_ready.eq(1)]
+        with m.Elif(got):
+            m.d.sync += byte_ready.eq(0)
         m.d.comb += [header_crc.data.eq(byte), frame_crc.data.eq(byte)]
 
         op = Signal(8)
         length = Signal(16)
         remaining = Signal(16)  # payload bytes still to come
+        payload_over = Signal()  # remaining == 0, kept as a register for speed
         error = Signal(8)  # the first error found in this frame (0: none yet)
         garbage_reported = Signal()  # one BAD_SYNC per run of stray bytes
         silent = Signal(range(tp.timeout_cycles + 1))  # cycles since the last byte
@@ -275,7 +328,7 @@ class Top(wiring.Component):
         with_byte = Signal.like(recent)
         m.d.comb += with_byte.eq(Cat(recent[8:], byte))
         field = Signal(range(len(recent) // 8 + 1))  # byte index inside the current record
-        count = Signal(16)  # table entries, channels, codes in a row, or rows done
+        count = Signal(16)  # table entry or requantization channel being written
         k = Signal(range(tp.k_max + 1))
         lane = Signal(range(max(R, C) + 1))  # weight lane n % C, or activation bank m % R
         base = Signal(_address_bits(2 * weight_half) + 1)  # tile * K, or block * K
@@ -289,6 +342,7 @@ class Top(wiring.Component):
             "DISCARD",
             "DONE",
             "LAYER_HEAD",
+            "LAYER_CHECK",
             "LAYER_SIZES",
             "TABLE",
             "PARAMS",
@@ -299,14 +353,36 @@ class Top(wiring.Component):
         )
         P = {name: i for i, name in enumerate(PHASES)}
         phase = Signal(range(len(PHASES)))
-        needs_idle_cycle = (phase == P["LAYER_SIZES"]) | (phase == P["RUN_CHECK"])
+        # Phases that work on what has arrived, in a cycle of their own (no byte taken).
+        needs_idle_cycle = (
+            (phase == P["LAYER_CHECK"]) | (phase == P["LAYER_SIZES"]) | (phase == P["RUN_CHECK"])
+        )
+
+        # Loops over payload rows count down to zero: a zero test on a register is
+        # quicker than comparing a count with a limit in the same cycle.
+        row_left = Signal(16)  # items of this row still to come after the current one
+        rows_left = Signal(16)  # rows still to come after the current one
+        row_reload = Signal(16)
+
+        def start_rows(phase_name, row_length, rows):
+            m.d.sync += [
+                phase.eq(P[phase_name]),
+                row_left.eq(row_length - 1),
+                row_reload.eq(row_length - 1),
+                rows_left.eq(rows - 1),
+                count.eq(0),
+                k.eq(0),
+                lane.eq(0),
+                base.eq(0),
+            ]
 
         def start_codes():
-            m.d.sync += [phase.eq(P["CODES"]), count.eq(0), k.eq(0), lane.eq(0), base.eq(0)]
+            start_rows("CODES", loading.n, loading.k)
 
         def after_table():
             with m.If(loading.requant):
-                m.d.sync += [phase.eq(P["PARAMS"]), count.eq(0), field.eq(0)]
+                start_rows("PARAMS", loading.n, 1)
+                m.d.sync += field.eq(0)
             with m.Else():
                 start_codes()
 
@@ -317,27 +393,28 @@ class Top(wiring.Component):
         def layer_head_byte():
             m.d.sync += field.eq(field + 1)
             with m.If(field == LAYER_HEADER.size - 1):
-                head = with_byte[-8 * LAYER_HEADER.size :]
-                mode, flags, out_bits = head[:8], head[8:16], head[16:24]
-                k_value, n_value = head[24:40], head[40:56]
-                m.d.sync += [
-                    loading.mode.eq(mode),
-                    loading.requant.eq(flags[0]),
-                    loading.relu.eq(flags[1]),
-                    loading.out_bits.eq(out_bits),
-                    loading.k.eq(k_value),
-                    loading.n.eq(n_value),
-                    phase.eq(P["LAYER_SIZES"]),
-                ]
-                # Checked on the raw bytes, before the registers truncate them.
-                mode_ok = (mode < len(WEIGHT_MODES)) & supported.bit_select(mode[:3], 1)
-                out_ok = ~flags[0] | (
-                    (out_bits >= OUT_BITS_RANGE[0]) & (out_bits <= OUT_BITS_RANGE[1])
-                )
-                with m.If(~mode_ok | ~out_ok | (flags[2:] != 0) | (k_value == 0) | (n_value == 0)):
-                    discard(Status.BAD_PARAM)
-                with m.Elif((k_value > tp.k_max) | (n_value > p.channels)):
-                    discard(Status.TOO_LARGE)
+                m.d.sync += phase.eq(P["LAYER_CHECK"])
+
+        def layer_check():  # a cycle without a byte: the 7 header bytes are in `recent`
+            head = recent[-8 * LAYER_HEADER.size :]
+            mode, flags, out_bits = head[:8], head[8:16], head[16:24]
+            k_value, n_value = head[24:40], head[40:56]
+            m.d.sync += [
+                loading.mode.eq(mode),
+                loading.requant.eq(flags[0]),
+                loading.relu.eq(flags[1]),
+                loading.out_bits.eq(out_bits),
+                loading.k.eq(k_value),
+                loading.n.eq(n_value),
+                phase.eq(P["LAYER_SIZES"]),
+            ]
+            # Checked on the raw bytes, before the registers truncate them.
+            mode_ok = (mode < len(WEIGHT_MODES)) & supported.bit_select(mode[:3], 1)
+            out_ok = ~flags[0] | ((out_bits >= OUT_BITS_RANGE[0]) & (out_bits <= OUT_BITS_RANGE[1]))
+            with m.If(~mode_ok | ~out_ok | (flags[2:] != 0) | (k_value == 0) | (n_value == 0)):
+                discard(Status.BAD_PARAM)
+            with m.Elif((k_value > tp.k_max) | (n_value > p.channels)):
+                discard(Status.TOO_LARGE)
 
         def layer_sizes():  # a cycle without a byte: derive the result width
             result_bytes = Signal.like(loading.result_bytes)
@@ -386,8 +463,8 @@ class Top(wiring.Component):
                     rq.write_data.shift.eq(shift),
                     rq.write_data.bias.eq(bias),
                 ]
-                m.d.sync += [field.eq(0), count.eq(count + 1)]
-                with m.If(count == loading.n - 1):
+                m.d.sync += [field.eq(0), count.eq(count + 1), row_left.eq(row_left - 1)]
+                with m.If(row_left == 0):
                     start_codes()
             with m.Else():
                 m.d.sync += field.eq(field + 1)
@@ -395,15 +472,21 @@ class Top(wiring.Component):
         def code_byte():  # byte (k, n) of row-major codes -> word tile * K + k, lane n % C
             with m.If(byte >> p.weight_bits != 0):
                 fail(Status.BAD_VALUE)
-            m.d.comb += [
+            m.d.sync += [
                 weight_write.addr.eq(Mux(loading_bank, weight_half, 0) + base + k),
                 weight_write.data.eq(Cat(*[byte[: p.weight_bits]] * C)),
                 weight_write.en.eq(1 << lane),
             ]
-            m.d.sync += count.eq(count + 1)
-            with m.If(count == loading.n - 1):  # end of a row of codes
-                m.d.sync += [count.eq(0), lane.eq(0), base.eq(0), k.eq(k + 1)]
-                with m.If(k == loading.k - 1):
+            m.d.sync += row_left.eq(row_left - 1)
+            with m.If(row_left == 0):  # end of a row of codes
+                m.d.sync += [
+                    row_left.eq(row_reload),
+                    lane.eq(0),
+                    base.eq(0),
+                    k.eq(k + 1),
+                    rows_left.eq(rows_left - 1),
+                ]
+                with m.If(rows_left == 0):
                     m.d.sync += phase.eq(P["DONE"])
             with m.Elif(lane == C - 1):
                 m.d.sync += [lane.eq(0), base.eq(base + loading.k)]
@@ -419,14 +502,11 @@ class Top(wiring.Component):
             with m.Elif(m_value > tp.m_max):
                 discard(Status.TOO_LARGE)
             with m.Else():
+                start_rows("ACTIVATIONS", active.k, m_value)
                 m.d.sync += [
                     run_m.eq(m_value),
-                    phase.eq(P["ACTIVATIONS"]),
-                    count.eq(0),
-                    k.eq(0),
-                    lane.eq(0),
-                    base.eq(0),
-                    response_length.eq(0),
+                    # one multiply (a DSP block on the FPGAs), not a running sum
+                    response_length.eq(m_value * active.row_bytes),
                 ]
 
         def activation_byte():  # byte (m, k) of row-major x -> bank m % R, (m // R) * K + k
@@ -435,21 +515,17 @@ class Top(wiring.Component):
             with m.If((value_top != 0) & (value_top != -1)):
                 fail(Status.BAD_VALUE)
             for r, write in enumerate(act_writes):
-                m.d.comb += [write.addr.eq(base + k), write.data.eq(value), write.en.eq(lane == r)]
-            with m.If(k == active.k - 1):  # end of a row
-                m.d.sync += [
-                    k.eq(0),
-                    count.eq(count + 1),
-                    response_length.eq(response_length + active.row_bytes),
-                ]
+                m.d.sync += [write.addr.eq(base + k), write.data.eq(value), write.en.eq(lane == r)]
+            with m.If(row_left == 0):  # end of a row
+                m.d.sync += [k.eq(0), row_left.eq(row_reload), rows_left.eq(rows_left - 1)]
                 with m.If(lane == R - 1):
                     m.d.sync += [lane.eq(0), base.eq(base + active.k)]
                 with m.Else():
                     m.d.sync += lane.eq(lane + 1)
-                with m.If(count == run_m - 1):
+                with m.If(rows_left == 0):
                     m.d.sync += phase.eq(P["DONE"])
             with m.Else():
-                m.d.sync += k.eq(k + 1)
+                m.d.sync += [k.eq(k + 1), row_left.eq(row_left - 1)]
 
         def watch_silence():
             """Inside a frame: drop it if no byte came for `timeout_cycles`."""
@@ -466,7 +542,7 @@ class Top(wiring.Component):
         with m.FSM() as receiver:
             with m.State("HUNT"):
                 m.d.sync += silent.eq(0)
-                m.d.comb += self.rx.ready.eq(1)
+                m.d.comb += taking.eq(1)
                 with m.If(got & (byte == HOST_SYNC)):
                     m.next = "OP"
                 with m.Elif(got):
@@ -483,7 +559,7 @@ class Top(wiring.Component):
             ):
                 with m.State(state):
                     m.d.comb += [
-                        self.rx.ready.eq(1),
+                        taking.eq(1),
                         header_crc.valid.eq(got),
                         frame_crc.valid.eq(got),
                     ]
@@ -495,7 +571,7 @@ class Top(wiring.Component):
                         m.next = next_state
 
             with m.State("HEADER_CHECK"):
-                m.d.comb += [self.rx.ready.eq(1), frame_crc.valid.eq(got)]
+                m.d.comb += [taking.eq(1), frame_crc.valid.eq(got)]
                 watch_silence()
                 with m.If(got & (byte != header_crc.crc)):
                     m.d.sync += garbage_reported.eq(1)  # the rest of it is stray bytes
@@ -505,6 +581,7 @@ class Top(wiring.Component):
                 with m.Elif(got):
                     m.d.sync += [
                         remaining.eq(length),
+                        payload_over.eq(length == 0),
                         error.eq(0),
                         garbage_reported.eq(0),
                         field.eq(0),
@@ -523,26 +600,33 @@ class Top(wiring.Component):
 
             with m.State("PAYLOAD"):
                 watch_silence()
-                with m.If(remaining == 0):
+                with m.If(payload_over):
                     with m.If((phase != P["DONE"]) & (phase != P["DISCARD"])):
                         fail(Status.BAD_LENGTH)  # the payload ended early
                     m.next = "CHECK_HIGH"
                 with m.Elif(needs_idle_cycle):
-                    with m.If(phase == P["LAYER_SIZES"]):
+                    with m.If(phase == P["LAYER_CHECK"]):
+                        layer_check()
+                    with m.Elif(phase == P["LAYER_SIZES"]):
                         layer_sizes()
                     with m.Else():
                         run_check()
                 with m.Else():
-                    m.d.comb += [self.rx.ready.eq(1), frame_crc.valid.eq(got)]
+                    m.d.comb += [taking.eq(1), frame_crc.valid.eq(got)]
                     with m.If(got):
-                        m.d.sync += [remaining.eq(remaining - 1), recent.eq(with_byte)]
+                        m.d.sync += [
+                            remaining.eq(remaining - 1),
+                            payload_over.eq(remaining == 1),
+                            recent.eq(with_byte),
+                        ]
                         with m.Switch(phase):
                             with m.Case(P["DONE"]):
                                 discard(Status.BAD_LENGTH)  # more payload than it takes
                             with m.Case(P["LAYER_HEAD"]):
                                 layer_head_byte()
-                            with m.Case(P["TABLE"]):
-                                table_byte()
+                            if table_entries:  # only a core with a decode table has one
+                                with m.Case(P["TABLE"]):
+                                    table_byte()
                             with m.Case(P["PARAMS"]):
                                 params_byte()
                             with m.Case(P["CODES"]):
@@ -556,7 +640,7 @@ class Top(wiring.Component):
 
             for state, next_state in (("CHECK_HIGH", "CHECK_LOW"), ("CHECK_LOW", "DECIDE")):
                 with m.State(state):
-                    m.d.comb += [self.rx.ready.eq(1), frame_crc.valid.eq(got)]
+                    m.d.comb += [taking.eq(1), frame_crc.valid.eq(got)]
                     watch_silence()
                     with m.If(got):
                         m.next = next_state
@@ -581,9 +665,13 @@ class Top(wiring.Component):
                         with m.Case(Op.COUNTERS):
                             respond(op, Status.OK, 4 * len(counter_names), COUNTER_BYTES)
                         with m.Case(Op.RESET):
-                            m.d.comb += soft_reset.eq(1)
-                            m.d.sync += [layer_valid.eq(0), run_active.eq(0)]
-                            m.d.sync += [c.eq(0) for c in counters.values()]
+                            m.d.comb += [soft_reset.eq(1), events.clear.eq(1)]
+                            m.d.sync += [
+                                layer_valid.eq(0),
+                                run_active.eq(0),
+                                run_cycles.eq(0),
+                                stall_cycles.eq(0),
+                            ]
                             respond(op, Status.OK)
                         with m.Case(Op.LOAD_LAYER):
                             m.d.sync += active.eq(loading)
@@ -593,9 +681,9 @@ class Top(wiring.Component):
                             m.d.comb += sequencer.run.start.eq(1)
                             m.d.sync += [
                                 run_active.eq(1),
-                                counters["run_cycles"].eq(0),
-                                counters["stall_cycles"].eq(0),
-                                counters["runs"].eq(counters["runs"] + 1),
+                                run_started.eq(1),
+                                run_cycles.eq(0),
+                                stall_cycles.eq(0),
                             ]
                             respond(op, Status.OK, response_length[:16], RESULT_BYTES)
                 m.next = "RESPOND"

@@ -176,6 +176,13 @@ class CoreBench:
             if dut.results__ready.value and dut.results__valid.value:
                 results.append(self.results.unpack(dut.results__payload.value.to_unsigned()))
                 last_result = cycle
+            # `busy` must hold from the first beat in until the last result is out.
+            if (
+                first_accept is not None
+                and len(results) < expected_results
+                and cycle > first_accept
+            ):
+                assert dut.busy.value, f"busy fell at cycle {cycle} with results still to come"
             await RisingEdge(dut.clk)
             if stop_after_beats is not None and sent >= stop_after_beats:
                 dut.operands__valid.value = 0

@@ -29,11 +29,23 @@ class Suite:
 
 # Three array shapes: a 1 x 1 with a 16-bit accumulator (so the largest K before
 # overflow is short enough to simulate), a square one and a non-square one; all
-# modes in every one, so each shape is one model.
+# modes in every one, so each shape is one model. The non-square one decodes SPx by
+# wiring (the small-FPGA option) instead of through the table.
 CORE_SUITES = (
     Suite("1x1-acc16", CoreParams(rows=1, cols=1, acc_bits=16, channels=16)),
     Suite("4x4", CoreParams(rows=4, cols=4, channels=64)),
-    Suite("3x2", CoreParams(rows=3, cols=2, act_bits=6, weight_bits=5, channels=32)),
+    Suite(
+        "3x2-fixed-spx",
+        CoreParams(
+            rows=3,
+            cols=2,
+            act_bits=6,
+            weight_bits=4,
+            max_shift=2,
+            spx_programmable=False,
+            channels=32,
+        ),
+    ),
 )
 
 SUITES = CORE_SUITES

@@ -11,7 +11,7 @@ import random
 import cocotb
 import numpy as np
 
-from sw.kernel import matmul, max_depth
+from sw.kernel import LayerSpec, matmul, max_depth
 from sw.kernel.codes import decode_table
 from sw.kernel.cycles import core_cycles
 from sw.kernel.random_layer import random_operands, random_spec
@@ -27,10 +27,32 @@ MODE_VARIANTS = (
 )
 
 
-def variants(params):
-    for mode, extra in MODE_VARIANTS:
-        if mode in params.weight_modes and extra.get("spx_terms", 1) <= params.spx_terms:
-            yield mode, extra
+def runs_on(params, mode, extra, weight_bits=None) -> bool:
+    """Whether the core can run this kind of layer at all (a fixed SPx decoder, for
+    one, has only its own level set)."""
+    bits = weight_bits or params.weight_bits
+    codebook = [0] * (1 << bits) if mode == "codebook" else None
+    try:
+        spec = LayerSpec(
+            act_bits=min(params.act_bits, 8),
+            weight_bits=bits,
+            weight_mode=mode,
+            codebook=codebook,
+            acc_bits=params.acc_bits,
+            **extra,
+        )
+        params.check_spec(spec)
+    except ValueError:
+        return False
+    return True
+
+
+def variants(params, weight_bits=None):
+    found = [
+        (mode, extra) for mode, extra in MODE_VARIANTS if runs_on(params, mode, extra, weight_bits)
+    ]
+    assert found or weight_bits, f"no kind of layer runs on {params}"
+    return found
 
 
 def spec_for(rng, params, mode, extra, n, *, k_hint, requant=None, weight_bits=None, act_bits=None):
@@ -148,14 +170,8 @@ async def narrower_layers(dut):
     bench = await started_bench(dut)
     p = bench.params
     rng = np.random.default_rng(14)
-    for mode, extra in variants(p):
-        for weight_bits in range(2, p.weight_bits):
-            if (
-                mode == "spx"
-                and extra["spx_terms"] == 1
-                and (1 << (weight_bits - 1)) - 2 > p.max_shift
-            ):
-                continue
+    for weight_bits in range(2, p.weight_bits):
+        for mode, extra in variants(p, weight_bits):
             spec = spec_for(
                 rng,
                 p,

@@ -94,3 +94,47 @@ def test_signed_packing_round_trip(values, width):
 def test_signed_packing_refuses_values_that_do_not_fit():
     with pytest.raises(ValueError, match="does not fit 1 signed bytes"):
         pack_signed(np.array([128]), 1)
+
+
+def test_the_documented_examples_are_what_the_encoder_sends():
+    """docs/protocol.md's byte-level examples, regenerated from the code."""
+    from pathlib import Path
+
+    from hdl.configs import device
+    from sw.driver.protocol import Status, encode_layer, encode_run, result_bytes
+    from sw.kernel import LayerSpec, Requant, encode, matmul, result_order
+
+    doc = " ".join(
+        Path(__file__).resolve().parents[1].joinpath("docs/protocol.md").read_text().split()
+    )
+
+    def hexed(frame):
+        return " ".join(f"{b:02X}" for b in frame)
+
+    info = device("sim").device_info()
+    spec = LayerSpec(
+        weight_bits=4,
+        weight_mode="spx",
+        spx_terms=2,
+        requant=Requant([16384, 16384], [15, 15], [0, 4], relu=True, out_bits=8),
+    )
+    codes = encode(np.array([[1, -2], [4, 8], [-1, 0]]), spec)
+    x = np.array([[1, 2, 3], [-4, 5, -6]])
+    y = matmul(x, codes, spec)
+    assert y.tolist() == [[3, 9], [11, 26]]
+    rows, cols = result_order(2, 2, info.rows, info.cols)
+    width = result_bytes(8, info.acc_bits)
+    examples = [
+        encode_request(Op.IDENTIFY),
+        encode_response(Op.IDENTIFY, Status.OK, info.encode()),
+        encode_request(Op.LOAD_LAYER, encode_layer(spec, codes, info)),
+        encode_response(Op.LOAD_LAYER, Status.OK),
+        encode_request(Op.RUN, encode_run(x)),
+        encode_response(Op.RUN, Status.OK, pack_signed(y[rows, cols], width)),
+        encode_request(Op.COUNTERS),
+        encode_request(Op.RESET),
+        encode_response(Op.NONE, Status.BAD_SYNC),
+        encode_response(Op.LOAD_LAYER, Status.BAD_CRC),
+    ]
+    for frame in examples:
+        assert hexed(frame) in doc, f"docs/protocol.md lacks {hexed(frame)}"

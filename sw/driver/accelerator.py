@@ -19,9 +19,11 @@ Targets:
 
 from __future__ import annotations
 
+import termios
 import time
 
 import numpy as np
+import serial
 
 from sw.kernel import LayerSpec, check_activations, matmul
 from sw.kernel.codes import check_codes
@@ -44,6 +46,8 @@ from .protocol import (
 )
 
 DEFAULT_BAUD = 3_000_000
+# What a serial port raises when the other end disappears (a pty reports EIO via termios).
+LINK_ERRORS = (OSError, termios.error, serial.SerialException)
 MAX_RESPONSE_PAYLOAD = 0xFFFF
 
 
@@ -63,8 +67,8 @@ class SerialLink:
         try:
             self.port.write(data)
             self.port.flush()
-        except OSError as error:
-            raise DeviceGone(f"writing to {self.port.port} failed: {error}") from error
+        except LINK_ERRORS as error:
+            self._link_failed("writing to", error)
 
     def read_response(self, timeout: float | None = None) -> Response:
         """The next complete response frame, or `DeviceTimeout`."""
@@ -78,8 +82,8 @@ class SerialLink:
                 )
             try:
                 data = self.port.read(max(1, self.port.in_waiting))
-            except OSError as error:
-                raise DeviceGone(f"reading from {self.port.port} failed: {error}") from error
+            except LINK_ERRORS as error:
+                self._link_failed("reading from", error)
             if data:
                 self.pending += self.parser.feed(data)
         return self.pending.pop(0)
@@ -106,6 +110,16 @@ class SerialLink:
         if response.status != Status.OK:
             raise DeviceError(op, response.status)
         return response.payload
+
+    def _link_failed(self, doing: str, error: Exception):
+        """The port broke: report why (a simulator that exited says so), never hang."""
+        if self.liveness is not None:
+            for _ in range(20):  # a killed simulator takes a moment to be reaped
+                reason = self.liveness()
+                if reason:
+                    raise DeviceGone(reason) from error
+                time.sleep(0.05)
+        raise DeviceGone(f"{doing} {self.port.port} failed: {error}") from error
 
     def _check_alive(self) -> None:
         if self.liveness is not None:
@@ -168,9 +182,8 @@ class RefBackend:
         return matmul(x, self.codes, self.spec)
 
     def counters(self) -> Counters:
-        snapshot = Counters(**self._counters)  # as the device does: before counting itself
-        self._counters["frames_ok"] += 1
-        return snapshot
+        self._counters["frames_ok"] += 1  # as on the device: the request counts itself
+        return Counters(**self._counters)
 
     def reset(self) -> None:
         self._counters = dict.fromkeys(Counters.names(), 0)

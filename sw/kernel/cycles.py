@@ -7,11 +7,13 @@ Conditions: operand beats offered every cycle and results always accepted. The
 count runs from the cycle the first operand beat is accepted to the cycle the last
 result leaves, both included.
 
-How the core spends them: a tile takes K beats, one per cycle. Its last beat may
-only enter once the drain chain is free and no other last beat is in flight, so
-when a tile's drain (one cycle per entry up to its last valid one) outlasts the next
-tile's K beats, the next last beat waits. After the final tile: the array latency,
-its drain, the requantizer and the output FIFO.
+How the core spends them: a tile takes K beats, one per cycle, and a bubble cycle
+after its last beat in which the accumulators hand over to the drain chain. A
+tile's last beat may only enter once the drain chain is free and no other last
+beat is in flight, so when a tile's drain (one cycle per entry up to its last
+valid one) outlasts the next tile's K beats, the next last beat waits. After the
+final tile: the array latency, the hand-over, its drain, the requantizer and the
+output FIFO.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .tiling import tiles
 
 # Cycles from accepting a beat to its accumulate (accept, decode, product, sum).
 ARRAY_LATENCY = 4
+# The bubble cycle in which a finished tile moves from the accumulators to the drain.
+HANDOVER_LATENCY = 1
 # Cycles through the requantizer (table read, bias, multiply x2, round, shift, clamp).
 REQUANT_LATENCY = 7
 # Cycles from the requantizer's output to the result leaving the output FIFO.
@@ -41,10 +45,19 @@ def core_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int
         if last_accept is None:
             last_accept = k - 1
         else:
-            drain_free = last_accept + ARRAY_LATENCY + 1 + drain
-            last_accept = max(last_accept + k, drain_free)
+            # the bubble after the previous last beat, then K beats; or a busy drain
+            drain_free = last_accept + ARRAY_LATENCY + HANDOVER_LATENCY + 1 + drain
+            last_accept = max(last_accept + 1 + k, drain_free)
         drain = drain_cycles(tile.rows, tile.cols, array_cols)
-    return last_accept + ARRAY_LATENCY + drain + REQUANT_LATENCY + OUTPUT_FIFO_LATENCY + 1
+    return (
+        last_accept
+        + ARRAY_LATENCY
+        + HANDOVER_LATENCY
+        + drain
+        + REQUANT_LATENCY
+        + OUTPUT_FIFO_LATENCY
+        + 1
+    )
 
 
 def ideal_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> float:

@@ -1,0 +1,136 @@
+"""PLL settings for a requested core clock, found by search within the PLLs' data-sheet limits.
+
+Same rules as `icepll` (iCE40 SB_PLL40) and `ecppll` (ECP5 EHXPLLL); the result
+names the frequency actually reached, which is what the build constrains and reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import ClockDomain, ClockSignal, Instance, Module, Signal
+from amaranth.lib.cdc import ResetSynchronizer
+
+
+@dataclass(frozen=True)
+class Ice40Pll:
+    divr: int
+    divf: int
+    divq: int
+    filter_range: int
+    output_hz: float
+
+
+@dataclass(frozen=True)
+class Ecp5Pll:
+    clki_div: int
+    clkfb_div: int
+    clkop_div: int
+    output_hz: float
+
+
+def ice40_pll(input_hz: float, target_hz: float) -> Ice40Pll:
+    best = None
+    for divr in range(16):
+        pfd = input_hz / (divr + 1)
+        if not 10e6 <= pfd <= 133e6:
+            continue
+        for divf in range(128):
+            vco = pfd * (divf + 1)
+            if not 533e6 <= vco <= 1066e6:
+                continue
+            for divq in range(1, 7):
+                out = vco / 2**divq
+                if best is None or abs(out - target_hz) < abs(best.output_hz - target_hz):
+                    filter_range = next(
+                        i + 1 for i, limit in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, 1e12))
+                        if pfd < limit
+                    )  # fmt: skip
+                    best = Ice40Pll(divr, divf, divq, filter_range, out)
+    if best is None:
+        raise ValueError(f"no iCE40 PLL setting reaches {target_hz / 1e6:g} MHz")
+    return best
+
+
+def ecp5_pll(input_hz: float, target_hz: float) -> Ecp5Pll:
+    best, best_score = None, None
+    for clki_div in range(1, 129):
+        pfd = input_hz / clki_div
+        if not 3.125e6 <= pfd <= 400e6:
+            continue
+        for clkfb_div in range(1, 81):
+            out = pfd * clkfb_div
+            for clkop_div in range(1, 129):
+                vco = out * clkop_div
+                if not 400e6 <= vco <= 800e6:
+                    continue
+                # Closest output first, then the VCO nearest the middle of its range.
+                score = (abs(out - target_hz), abs(vco - 600e6))
+                if best is None or score < best_score:
+                    best, best_score = Ecp5Pll(clki_div, clkfb_div, clkop_div, out), score
+    if best is None:
+        raise ValueError(f"no ECP5 PLL setting reaches {target_hz / 1e6:g} MHz")
+    return best
+
+
+def pll_domain(m: Module, family: str, clock_in, input_hz: float, target_hz: float):
+    """Create the ``sync`` domain from a PLL on ``clock_in`` (the raw pin on iCE40, the
+    buffered clock on ECP5); return the domain and its frequency."""
+    m.domains.sync = sync = ClockDomain("sync")
+    locked = Signal()
+    if family == "ice40":
+        pll = ice40_pll(input_hz, target_hz)
+        # The iCEBreaker's clock pin is the PLL's own pad: the PLL takes it directly.
+        m.submodules.pll = Instance(
+            "SB_PLL40_PAD",
+            p_FEEDBACK_PATH="SIMPLE",
+            p_DIVR=pll.divr,
+            p_DIVF=pll.divf,
+            p_DIVQ=pll.divq,
+            p_FILTER_RANGE=pll.filter_range,
+            io_PACKAGEPIN=clock_in.io,
+            i_RESETB=1,
+            i_BYPASS=0,
+            o_PLLOUTGLOBAL=ClockSignal("sync"),
+            o_LOCK=locked,
+        )
+    elif family == "ecp5":
+        pll = ecp5_pll(input_hz, target_hz)
+        m.submodules.pll = Instance(
+            "EHXPLLL",
+            a_FREQUENCY_PIN_CLKI=str(input_hz / 1e6),
+            a_FREQUENCY_PIN_CLKOP=str(pll.output_hz / 1e6),
+            a_ICP_CURRENT="12",
+            a_LPF_RESISTOR="8",
+            a_MFG_ENABLE_FILTEROPAMP="1",
+            a_MFG_GMCREF_SEL="2",
+            p_PLLRST_ENA="DISABLED",
+            p_INTFB_WAKE="DISABLED",
+            p_STDBY_ENABLE="DISABLED",
+            p_DPHASE_SOURCE="DISABLED",
+            p_OUTDIVIDER_MUXA="DIVA",
+            p_CLKOP_ENABLE="ENABLED",
+            p_CLKOP_DIV=pll.clkop_div,
+            p_CLKOP_CPHASE=pll.clkop_div - 1,
+            p_CLKOP_FPHASE=0,
+            p_FEEDBK_PATH="CLKOP",
+            p_CLKFB_DIV=pll.clkfb_div,
+            p_CLKI_DIV=pll.clki_div,
+            i_CLKI=clock_in,
+            i_CLKFB=ClockSignal("sync"),
+            i_RST=0,
+            i_STDBY=0,
+            i_PHASESEL0=0,
+            i_PHASESEL1=0,
+            i_PHASEDIR=0,
+            i_PHASESTEP=0,
+            i_PHASELOADREG=0,
+            i_PLLWAKESYNC=0,
+            i_ENCLKOP=0,
+            o_CLKOP=ClockSignal("sync"),
+            o_LOCK=locked,
+        )
+    else:
+        raise ValueError(f"unknown FPGA family {family!r}")
+    m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+    return sync, pll.output_hz

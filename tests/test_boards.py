@@ -1,0 +1,124 @@
+"""Boards: the iCEBreaker bitstream through the real YoWASP flow, PLLs, the UART, programming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from amaranth import Module
+from amaranth.sim import Simulator
+
+from boards import BOARDS, board
+from boards.build import build
+from boards.build import main as build_main
+from boards.clocks import ecp5_pll, ice40_pll
+from boards.program import ProgramError, program_command
+from hdl.configs import device
+from hdl.uart import UARTReceiver, UARTTransmitter
+
+
+@pytest.mark.slow
+def test_icebreaker_bitstream_builds_with_timing_met():
+    report = build("icebreaker")
+    params = device(board("icebreaker").config(None))
+    assert report["board"] == "icebreaker" and report["device"] == "iCE40UP5K-SG48"
+    assert report["array"] == [params.core.rows, params.core.cols]
+    assert report["weight_mode"] == "spx"
+    for key in ("luts", "dsps", "brams", "fmax_mhz", "target_mhz", "timing_met"):
+        assert key in report
+    assert 0 < report["luts"] <= report["luts_available"] == 5280
+    assert report["timing_met"] and report["fmax_mhz"] >= report["target_mhz"]
+    # SPx PEs shift and add: the only DSPs are the requantizer's multiply (two
+    # SB_MAC16 for 19 x 15 bits) and the RUN response length (one), whatever the array.
+    assert report["dsps"] == 3 < params.core.rows * params.core.cols
+    bitstream = report["bitstream"]
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / bitstream
+    assert path.stat().st_size > 100_000  # a whole UP5K configuration image
+    on_disk = json.loads((path.parent / "report.json").read_text())
+    assert on_disk == report
+
+
+def test_unknown_boards_and_modes_name_the_known_ones(capsys):
+    with pytest.raises(
+        ValueError, match="unknown board 'arty'; known boards: icebreaker, ulx3s-85f"
+    ):
+        build("arty")
+    with pytest.raises(ValueError, match="board icebreaker has no 'ternary' build"):
+        build("icebreaker", "ternary")
+    assert build_main([]) == 2
+    assert "known boards: icebreaker, ulx3s-85f" in capsys.readouterr().err
+
+
+def test_programming_says_what_is_missing(tmp_path, monkeypatch):
+    import boards.program as program
+
+    monkeypatch.setattr(program, "output_dir", lambda name, mode: tmp_path)
+    with pytest.raises(ProgramError, match="no bitstream at .*make bitstream BOARD=icebreaker"):
+        program_command("icebreaker")
+    (tmp_path / "qmatmul.bin").write_bytes(b"\x00")
+    monkeypatch.setenv("ICEPROG", "/nonexistent/iceprog")
+    with pytest.raises(
+        ProgramError, match="'/nonexistent/iceprog' is not installed.*fpga-icestorm"
+    ):
+        program_command("icebreaker")
+    monkeypatch.setenv("ICEPROG", "true")  # a programmer that exists
+    assert program_command("icebreaker") == ["true", str(tmp_path / "qmatmul.bin")]
+
+
+@pytest.mark.parametrize("target_mhz", [24, 27, 36, 48])
+def test_ice40_pll_settings_are_within_the_data_sheet(target_mhz):
+    pll = ice40_pll(12e6, target_mhz * 1e6)
+    pfd = 12e6 / (pll.divr + 1)
+    vco = pfd * (pll.divf + 1)
+    assert 10e6 <= pfd <= 133e6 and 533e6 <= vco <= 1066e6 and 1 <= pll.divq <= 6
+    assert pll.output_hz == pytest.approx(vco / 2**pll.divq)
+    assert pll.output_hz == pytest.approx(target_mhz * 1e6)
+
+
+@pytest.mark.parametrize("target_mhz", [100, 125, 150])
+def test_ecp5_pll_settings_are_within_the_data_sheet(target_mhz):
+    pll = ecp5_pll(25e6, target_mhz * 1e6)
+    vco = pll.output_hz * pll.clkop_div
+    assert 400e6 <= vco <= 800e6
+    assert pll.output_hz == pytest.approx(25e6 / pll.clki_div * pll.clkfb_div)
+    assert pll.output_hz == pytest.approx(target_mhz * 1e6)
+
+
+def test_every_board_names_existing_device_configs():
+    for b in BOARDS.values():
+        for mode, name in b.configs.items():
+            params = device(name)
+            assert mode in params.core.weight_modes, (b.name, mode)
+            assert params.clock_hz == b.target_hz, (b.name, mode)
+
+
+@pytest.mark.parametrize("divisor", [4, 9, 16])
+def test_uart_loopback(divisor):
+    """Transmitter into receiver: every byte comes back, in order."""
+    m = Module()
+    m.submodules.tx = tx = UARTTransmitter(divisor)
+    m.submodules.rx = rx = UARTReceiver(divisor)
+    m.d.comb += rx.pin.eq(tx.pin)
+    sent = [0x00, 0xFF, 0xA5, 0x5A, 0x01, 0x80, 0x3C]
+    received = []
+
+    async def testbench(ctx):
+        ctx.set(rx.bytes.ready, 1)
+        for value in sent:
+            ctx.set(tx.bytes.payload, value)
+            ctx.set(tx.bytes.valid, 1)
+            await ctx.tick().until(tx.bytes.ready)
+            ctx.set(tx.bytes.valid, 0)
+            for _ in range(11 * divisor + 4):
+                await ctx.tick()
+                if ctx.get(rx.bytes.valid):
+                    received.append(ctx.get(rx.bytes.payload))
+                    break
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert received == sent
