@@ -249,3 +249,10 @@ def test_silence_and_missing_ports(sim):
         sim.raw.read_response(timeout=0.2)
     with pytest.raises(DeviceGone, match="cannot open serial port /dev/nonexistent-qmatmul"):
         Accelerator.open("serial:/dev/nonexistent-qmatmul")
+
+
+def test_a_layer_too_big_for_one_frame_is_refused_before_sending(sim, loaded):
+    big = random_product(np.random.default_rng(9), 1, 256, 256, mode="uniform", requant=True)
+    with pytest.raises(ValueError, match="a 256 x 256 layer takes .* bytes, more than one LOAD"):
+        sim.load_layer(big.spec, big.codes)
+    assert_still_works(sim, loaded)

@@ -369,6 +369,11 @@ def encode_layer(spec, codes: np.ndarray, info: DeviceInfo) -> bytes:
             payload += REQUANT_RECORD_HEAD.pack(requant.multiplier[channel], requant.shift[channel])
             payload += bias[channel].to_bytes(acc_bytes(info.acc_bits), "little", signed=True)
     payload += hardware_codes(codes, spec, params).astype(np.uint8).tobytes()
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(
+            f"a {k} x {n} layer takes {len(payload)} bytes, more than one LOAD_LAYER frame "
+            f"carries ({MAX_PAYLOAD}); split it by output channels"
+        )
     return bytes(payload)
 
 

@@ -1,0 +1,177 @@
+"""Link benchmark: the `sim` backend's end-to-end throughput and the protocol's cost.
+
+Measures, in one run:
+
+- the `sim` backend (driver -> pyserial -> pseudo-terminal -> Verilated device):
+  MAC/s and bytes/s end to end for batches of 64 rows, and the host-side overhead
+  of one call (the same call on `ref`, which does no I/O, against a 1 x 1 x 1
+  product on `sim`);
+- for the board path: bytes per MAC of the protocol and the share of the link
+  spent on framing for batches of 64 rows, against the UART bound of 3 Mbaud (8N1:
+  10 bits per byte), using the iCEBreaker's device configuration.
+
+Writes bench/results/link.json.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hdl.configs import device  # noqa: E402
+from sw.driver import Accelerator  # noqa: E402
+from sw.driver.protocol import Op, encode_layer, encode_request, encode_run, result_bytes  # noqa: E402
+from sw.kernel.cycles import run_cycles  # noqa: E402
+from sw.kernel.random_layer import random_product  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
+UART_BAUD = 3_000_000
+BATCH = 64
+FRAMING_TARGET = 0.10
+
+
+def timed(function, repeats: int) -> float:
+    """Median wall time of ``function()`` in seconds."""
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def sim_throughput(rng) -> dict:
+    rows = []
+    with Accelerator.open("sim") as sim, Accelerator.open("ref") as ref:
+        tiny = random_product(rng, 1, 1, 1, mode="spx")
+        for acc in (sim, ref):
+            acc.load_layer(tiny.spec, tiny.codes)
+        sim_call = timed(lambda: sim.matmul(tiny.x), 30)
+        ref_call = timed(lambda: ref.matmul(tiny.x), 30)
+        for k, n in ((64, 64), (256, 64), (256, 128)):
+            product = random_product(rng, BATCH, k, n, mode="spx", requant=True)
+            sim.load_layer(product.spec, product.codes)
+            seconds = timed(lambda p=product: sim.matmul(p.x), 5)
+            bytes_moved = len(encode_run(product.x)) + BATCH * n + 19
+            macs = BATCH * k * n
+            rows.append(
+                {
+                    "m": BATCH,
+                    "k": k,
+                    "n": n,
+                    "seconds_per_call": seconds,
+                    "macs_per_second": macs / seconds,
+                    "bytes_per_second": bytes_moved / seconds,
+                }
+            )
+    return {
+        "per_call_seconds_sim_1x1x1": sim_call,
+        "per_call_seconds_ref_1x1x1": ref_call,
+        "host_overhead_seconds": sim_call,
+        "products": rows,
+    }
+
+
+def board_link(rng) -> dict:
+    """Bytes and time on a 3 Mbaud UART for batches of 64 rows on the iCEBreaker's device
+    (the driver sends them as RUNs of at most m_max rows)."""
+    params = device("icebreaker")
+    info = params.device_info()
+    rows = []
+    for k, n in sorted({(64, 64), (64, 10), (params.k_max, params.core.channels)}):
+        product = random_product(rng, BATCH, k, n, mode="spx", requant=True)
+        width = result_bytes(product.spec.requant.out_bits, info.acc_bits)
+        bytes_total = payload = cycles = 0
+        for start in range(0, BATCH, info.m_max):
+            chunk = product.x[start : start + info.m_max]
+            request = encode_request(Op.RUN, encode_run(chunk))
+            response = 8 + chunk.shape[0] * n * width
+            bytes_total += len(request) + response
+            payload += chunk.size + chunk.shape[0] * n * width
+            cycles += run_cycles(chunk.shape[0], k, n, info.rows, info.cols)
+        link_seconds = bytes_total * 10 / UART_BAUD
+        compute_seconds = cycles / info.clock_hz
+        macs = BATCH * k * n
+        rows.append(
+            {
+                "m": BATCH,
+                "k": k,
+                "n": n,
+                "runs": -(-BATCH // info.m_max),
+                "bytes": bytes_total,
+                "framing_bytes": bytes_total - payload,
+                "framing_share": (bytes_total - payload) / bytes_total,
+                "bytes_per_mac": bytes_total / macs,
+                "link_seconds": link_seconds,
+                "compute_seconds": compute_seconds,
+                "macs_per_second_link_bound": macs / max(link_seconds, compute_seconds),
+            }
+        )
+    worst = max(r["framing_share"] for r in rows)
+    layer = random_product(
+        rng,
+        1,
+        params.k_max,
+        params.core.channels,
+        mode="spx",
+        requant=True,
+        acc_bits=params.core.acc_bits,
+    )
+    load = encode_request(Op.LOAD_LAYER, encode_layer(layer.spec, layer.codes, info))
+    return {
+        "uart_baud": UART_BAUD,
+        "device": "icebreaker",
+        "batch_rows": BATCH,
+        "runs": rows,
+        "worst_framing_share": worst,
+        "framing_target": FRAMING_TARGET,
+        "framing_target_met": worst < FRAMING_TARGET,
+        "load_layer_bytes_largest": len(load),
+    }
+
+
+def main() -> int:
+    rng = np.random.default_rng(0)
+    start = time.monotonic()
+    report = {
+        "benchmark": "link",
+        "sim": sim_throughput(rng),
+        "board": board_link(rng),
+        "seconds": round(time.monotonic() - start, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    sim = report["sim"]
+    print(
+        f"sim backend: {sim['host_overhead_seconds'] * 1e3:.2f} ms per call on sim, "
+        f"{sim['per_call_seconds_ref_1x1x1'] * 1e6:.0f} us on ref"
+    )
+    for r in sim["products"]:
+        print(
+            f"  {r['m']}x{r['k']}x{r['n']}: {r['macs_per_second'] / 1e6:.1f} MMAC/s, "
+            f"{r['bytes_per_second'] / 1e3:.1f} kB/s end to end"
+        )
+    board = report["board"]
+    print(f"board link at {UART_BAUD / 1e6:g} Mbaud ({board['device']}):")
+    for r in board["runs"]:
+        print(
+            f"  {r['m']}x{r['k']}x{r['n']} in {r['runs']} RUNs: {r['bytes_per_mac']:.4f} B/MAC, "
+            f"framing {r['framing_share']:.2%}, link {r['link_seconds'] * 1e3:.2f} ms, "
+            f"compute {r['compute_seconds'] * 1e3:.3f} ms"
+        )
+    print(
+        f"worst framing share: {board['worst_framing_share']:.2%} (target < {FRAMING_TARGET:.0%})"
+    )
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
