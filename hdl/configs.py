@@ -42,49 +42,38 @@ DEVICES: dict[str, TopParams] = {
         clock_hz=27_000_000,
     ),
     # The multiplier modes: one SB_MAC16 per PE, two for the requantizer, one for
-    # the RUN response length; eight in all.
-    "icebreaker-uniform": TopParams(
-        CoreParams(
-            rows=2,
-            cols=2,
-            act_bits=8,
-            weight_bits=4,
-            acc_bits=20,
-            weight_modes=("uniform",),
-            channels=64,
-        ),
-        k_max=128,
-        m_max=16,
-        clock_hz=27_000_000,
-    ),
-    "icebreaker-codebook": TopParams(
-        CoreParams(
-            rows=2,
-            cols=2,
-            act_bits=8,
-            weight_bits=4,
-            acc_bits=20,
-            weight_modes=("codebook",),
-            channels=64,
-        ),
-        k_max=128,
-        m_max=16,
-        clock_hz=27_000_000,
-    ),
+    # the RUN response length; seven of the eight.
+    **{
+        f"icebreaker-{mode}": TopParams(
+            CoreParams(
+                rows=2,
+                cols=2,
+                act_bits=8,
+                weight_bits=4,
+                acc_bits=18,
+                weight_modes=(mode,),
+                channels=64,
+            ),
+            k_max=64,
+            m_max=16,
+            clock_hz=27_000_000,
+        )
+        for mode in ("uniform", "codebook")
+    },
     # ULX3S (ECP5 LFE5U-85F: 84k LUTs, 156 multipliers, 208 x 18 kbit BRAM).
     "ulx3s-85f": TopParams(
         CoreParams(
-            rows=8,
-            cols=10,
+            rows=12,
+            cols=12,
             act_bits=8,
             weight_bits=4,
             acc_bits=32,
             weight_modes=("uniform", "codebook"),
             channels=256,
         ),
-        k_max=512,
+        k_max=256,
         m_max=64,
-        clock_hz=150_000_000,
+        clock_hz=90_000_000,
     ),
     "ulx3s-85f-spx": TopParams(
         CoreParams(
@@ -98,9 +87,9 @@ DEVICES: dict[str, TopParams] = {
             max_shift=6,
             channels=256,
         ),
-        k_max=512,
+        k_max=256,
         m_max=64,
-        clock_hz=150_000_000,
+        clock_hz=90_000_000,
     ),
 }
 

@@ -1,0 +1,80 @@
+"""Bitstream figures for every board and weight mode, into bench/results/bitstream.json.
+
+Builds each (board, mode) with the same flow as `make bitstream` (YoWASP Yosys,
+nextpnr, icepack/ecppack) and collects its report.json: LUTs, LUTs per MAC, DSPs,
+BRAMs, Fmax, timing, peak GMAC/s (R x C x Fmax) against the targets of issue 3,
+and the critical path where a target is missed. The ECP5 builds take tens of
+minutes each on two cores; ``--board`` and ``--mode`` pick a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from boards import BOARDS  # noqa: E402
+from boards.build import BuildError, build, output_dir  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bitstream.json"
+# Peak targets from issue 3 (GMAC/s, R x C x Fmax, with timing met), and the open
+# int8 systolic array the targets double (same YoWASP flow).
+TARGETS = {"icebreaker": 1.2, "ulx3s-85f": 12.0}
+PEER = {"icebreaker": 0.61, "ulx3s-85f": 5.8}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--board", action="append", help="board(s) to build (default: all)")
+    parser.add_argument("--mode", action="append", help="weight mode(s) (default: all)")
+    args = parser.parse_args(argv)
+
+    previous = json.loads(RESULTS.read_text())["builds"] if RESULTS.exists() else []
+    builds = {(r["board"], r["weight_mode"]): r for r in previous}
+    start = time.monotonic()
+    for name in args.board or list(BOARDS):
+        board = BOARDS[name]
+        for mode in args.mode or list(board.configs):
+            print(f"building {name} ({mode}) ...", flush=True)
+            try:
+                report = build(name, mode)
+            except BuildError as error:
+                print(f"  {error}")
+                report_path = output_dir(name, mode) / "report.json"
+                if not report_path.exists():  # did not fit: nothing measured
+                    builds[(name, mode)] = {"board": name, "weight_mode": mode, "error": str(error)}
+                    continue
+                report = json.loads(report_path.read_text())
+            report["target_peak_gmacs"] = TARGETS[name]
+            report["peer_peak_gmacs"] = PEER[name]
+            report["peak_target_met"] = (
+                report["timing_met"] and report["peak_gmacs_at_fmax"] >= TARGETS[name]
+            )
+            builds[(name, mode)] = report
+            print(
+                f"  {report['array']} {report['luts']} LUTs ({report['luts_per_mac']}/MAC), "
+                f"{report['dsps']} DSPs, Fmax {report['fmax_mhz']} MHz, "
+                f"peak {report['peak_gmacs_at_fmax']} GMAC/s (target {TARGETS[name]})"
+            )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "bitstream",
+                "builds": sorted(builds.values(), key=lambda r: (r["board"], r["weight_mode"])),
+                "seconds": round(time.monotonic() - start, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
