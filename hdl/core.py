@@ -274,10 +274,14 @@ class MatmulCore(wiring.Component):
         issue = step & (drain_col < drain_tile.cols)
 
         done_tile = Signal.like(summed.tile)
-        m.d.sync += done_tile.eq(summed.tile)
+        done_length = Signal.like(drain_count)  # the drain's length, worked out a cycle early
+        m.d.sync += [
+            done_tile.eq(summed.tile),
+            done_length.eq((summed.tile.rows - 1) * p.cols + summed.tile.cols),
+        ]
         with m.If(tile_done):
             m.d.sync += [
-                drain_count.eq((done_tile.rows - 1) * p.cols + done_tile.cols),
+                drain_count.eq(done_length),
                 drain_col.eq(0),
                 drain_tile.eq(done_tile),
             ]

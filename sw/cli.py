@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # command -> (module with main(argv), one-line help)
@@ -32,8 +33,18 @@ PHYSICS = {
 
 
 def _dispatch(module_name: str, argv: list[str]) -> int:
+    from sw.driver.errors import DriverError
+
     module = importlib.import_module(module_name)
-    return int(module.main(argv) or 0)
+    try:
+        return int(module.main(argv) or 0)
+    except (DriverError, ValueError, FileNotFoundError) as error:
+        # Bad input and unreachable devices are the user's to fix: say what, briefly.
+        # QMATMUL_DEBUG=1 keeps the traceback.
+        if os.environ.get("QMATMUL_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:

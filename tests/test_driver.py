@@ -256,3 +256,21 @@ def test_a_layer_too_big_for_one_frame_is_refused_before_sending(sim, loaded):
     with pytest.raises(ValueError, match="a 256 x 256 layer takes .* bytes, more than one LOAD"):
         sim.load_layer(big.spec, big.codes)
     assert_still_works(sim, loaded)
+
+
+def test_the_command_line_reports_bad_targets_without_a_traceback(capsys):
+    from sw.cli import main
+
+    assert main(["matmul", "--backend", "serial:/dev/nonexistent-qmatmul"]) == 1
+    assert main(["matmul", "--backend", "fpga"]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot open serial port /dev/nonexistent-qmatmul" in err
+    assert "error: unknown target 'fpga'" in err and "Traceback" not in err
+
+
+def test_the_matmul_command_checks_sim_against_ref(capsys):
+    from sw.cli import main
+
+    assert main(["matmul", "--backend", "sim", "--m", "9", "--k", "33", "--n", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "matches ref  yes" in out and "MACs/cycle" in out
