@@ -27,45 +27,68 @@ TARGETS = {"icebreaker": 1.2, "ulx3s-85f": 12.0}
 PEER = {"icebreaker": 0.61, "ulx3s-85f": 5.8}
 
 
+def measured_report(name: str, mode: str, collect: bool) -> tuple[dict | None, str]:
+    """The report.json of one build, made now or (``collect``) by an earlier run."""
+    report_path = output_dir(name, mode) / "report.json"
+    problem = f"no {report_path}; run `make bitstream BOARD={name} MODE={mode}`"
+    if not collect:
+        try:
+            return build(name, mode), ""
+        except BuildError as error:  # a timing miss still writes its report
+            problem = str(error)
+    if report_path.exists():
+        return json.loads(report_path.read_text()), problem
+    return None, problem
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--board", action="append", help="board(s) to build (default: all)")
     parser.add_argument("--mode", action="append", help="weight mode(s) (default: all)")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="take the report.json of earlier `make bitstream` runs instead of building "
+        "(only right if the design has not changed since)",
+    )
     args = parser.parse_args(argv)
 
     previous = json.loads(RESULTS.read_text())["builds"] if RESULTS.exists() else []
-    builds = {(r["board"], r["weight_mode"]): r for r in previous}
+    builds = {(r["board"], r["config"]): r for r in previous if "config" in r}
     start = time.monotonic()
     for name in args.board or list(BOARDS):
         board = BOARDS[name]
+        # One build per distinct design: modes that share a config share a bitstream.
+        first_mode_of = {}
         for mode in args.mode or list(board.configs):
-            print(f"building {name} ({mode}) ...", flush=True)
-            try:
-                report = build(name, mode)
-            except BuildError as error:
-                print(f"  {error}")
-                report_path = output_dir(name, mode) / "report.json"
-                if not report_path.exists():  # did not fit: nothing measured
-                    builds[(name, mode)] = {"board": name, "weight_mode": mode, "error": str(error)}
-                    continue
-                report = json.loads(report_path.read_text())
+            first_mode_of.setdefault(board.config(mode), mode)
+        for config, mode in first_mode_of.items():
+            print(f"{'collecting' if args.collect else 'building'} {name} ({mode}) ...", flush=True)
+            report, problem = measured_report(name, mode, args.collect)
+            if problem and not (args.collect and report):
+                print(f"  {problem}")
+            if report is None:  # did not fit, or never built: nothing measured
+                builds[(name, config)] = {"board": name, "config": config, "error": problem}
+                continue
             report["target_peak_gmacs"] = TARGETS[name]
             report["peer_peak_gmacs"] = PEER[name]
+            # The clock the design runs at is the PLL's, so that is the peak to judge.
             report["peak_target_met"] = (
-                report["timing_met"] and report["peak_gmacs_at_fmax"] >= TARGETS[name]
+                report["timing_met"] and report["peak_gmacs"] >= TARGETS[name]
             )
-            builds[(name, mode)] = report
+            builds[(name, config)] = report
             print(
                 f"  {report['array']} {report['luts']} LUTs ({report['luts_per_mac']}/MAC), "
-                f"{report['dsps']} DSPs, Fmax {report['fmax_mhz']} MHz, "
-                f"peak {report['peak_gmacs_at_fmax']} GMAC/s (target {TARGETS[name]})"
+                f"{report['dsps']} DSPs, Fmax {report['fmax_mhz']} MHz for "
+                f"{report['target_mhz']} MHz, peak {report['peak_gmacs']} GMAC/s "
+                f"(target {TARGETS[name]})"
             )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
             {
                 "benchmark": "bitstream",
-                "builds": sorted(builds.values(), key=lambda r: (r["board"], r["weight_mode"])),
+                "builds": sorted(builds.values(), key=lambda r: (r["board"], r["config"])),
                 "seconds": round(time.monotonic() - start, 1),
             },
             indent=2,

@@ -52,7 +52,7 @@ BOARDS: dict[str, Board] = {
         name="icebreaker",
         platform=ICEBreakerPlatform,
         family="ice40",
-        target_hz=27e6,
+        target_hz=24e6,
         baud=3_000_000,
         configs={
             "spx": "icebreaker",

@@ -25,6 +25,26 @@ from .top import BoardTop
 REPO = Path(__file__).resolve().parent.parent
 BUILD_ROOT = REPO / "build"
 NEXTPNR_REPORT = "nextpnr-report.json"
+# ECP5 LUT mapping with ABC instead of ABC9. Yosys 0.70's synth_ecp5 always maps with
+# abc9, which crashes in ABC_OPS_REINTEGRATE on the 12 x 12 designs (under YoWASP,
+# YoWASP/yosys#29) and has miscompiled ECP5 logic before (YosysHQ/yosys#5777). So
+# synth_ecp5 stops before its `map_luts` step and this is the rest of its script,
+# with `abc -dress -lut 4:7` (LUT4s, and PFU muxes up to 7 inputs) for `abc9`.
+ECP5_SYNTH_OPTS = "-run :map_luts"
+ECP5_MAP_WITHOUT_ABC9 = """
+check -latchonly -assert
+techmap -map +/lattice/latches_map.v
+abc -dress -lut 4:7
+clean
+techmap -map +/lattice/cells_map_trellis.v
+opt_lut_ins -tech lattice
+clean
+autoname
+hierarchy -check
+stat
+check -noinit
+blackbox =A:whitebox
+"""
 DESIGN_NAME = "qmatmul"
 
 # nextpnr's names for the resources we report, per family.
@@ -80,7 +100,7 @@ def build(board_name: str, mode: str | None = None, *, verbose: bool = False) ->
             name=DESIGN_NAME,
             build_dir=str(out_dir),
             do_program=False,
-            synth_opts=b.synth_opts,
+            **synthesis_options(b),
             nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}",
             verbose=verbose,
         )
@@ -102,6 +122,15 @@ def build(board_name: str, mode: str | None = None, *, verbose: bool = False) ->
             f"Report: {out_dir / 'report.json'}"
         )
     return report
+
+
+def synthesis_options(b) -> dict:
+    if b.family == "ecp5":
+        return {
+            "synth_opts": f"{b.synth_opts} {ECP5_SYNTH_OPTS}",
+            "script_after_synth": ECP5_MAP_WITHOUT_ABC9,
+        }
+    return {"synth_opts": b.synth_opts}
 
 
 def make_report(b, mode, config_name, params, out_dir: Path, clock_hz: float, seconds: float):

@@ -39,7 +39,7 @@ DEVICES: dict[str, TopParams] = {
         ),
         k_max=64,
         m_max=16,
-        clock_hz=27_000_000,
+        clock_hz=24_000_000,
     ),
     # The multiplier modes: one SB_MAC16 per PE, two for the requantizer, one for
     # the RUN response length; seven of the eight.
@@ -56,41 +56,32 @@ DEVICES: dict[str, TopParams] = {
             ),
             k_max=64,
             m_max=16,
-            clock_hz=27_000_000,
+            clock_hz=24_000_000,
         )
         for mode in ("uniform", "codebook")
     },
-    # ULX3S (ECP5 LFE5U-85F: 84k LUTs, 156 multipliers, 208 x 18 kbit BRAM).
-    "ulx3s-85f": TopParams(
-        CoreParams(
-            rows=12,
-            cols=12,
-            act_bits=8,
-            weight_bits=4,
-            acc_bits=32,
-            weight_modes=("uniform", "codebook"),
-            channels=256,
-        ),
-        k_max=256,
-        m_max=64,
-        clock_hz=90_000_000,
-    ),
-    "ulx3s-85f-spx": TopParams(
-        CoreParams(
-            rows=8,
-            cols=16,
-            act_bits=8,
-            weight_bits=4,
-            acc_bits=32,
-            weight_modes=("spx",),
-            spx_terms=2,
-            max_shift=6,
-            channels=256,
-        ),
-        k_max=256,
-        m_max=64,
-        clock_hz=90_000_000,
-    ),
+    # ULX3S (ECP5 LFE5U-85F: 84k LUTs, 156 multipliers, 208 x 18 kbit BRAM): 144
+    # PEs, on MULT18X18Ds in the multiplier modes and in LUTs for SP2.
+    **{
+        name: TopParams(
+            CoreParams(
+                rows=12,
+                cols=12,
+                act_bits=8,
+                weight_bits=4,
+                acc_bits=32,
+                channels=256,
+                **modes,
+            ),
+            k_max=256,
+            m_max=64,
+            clock_hz=90_000_000,
+        )
+        for name, modes in {
+            "ulx3s-85f": {"weight_modes": ("uniform", "codebook")},
+            "ulx3s-85f-spx": {"weight_modes": ("spx",), "spx_terms": 2, "max_shift": 6},
+        }.items()
+    },
 }
 
 

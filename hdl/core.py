@@ -34,6 +34,7 @@ from .decode import (
     table_entry_bits,
     uses_table,
 )
+from .multiplier import RegisteredMultiplier
 from .params import MODE_INDEX, CoreParams
 from .requant import Requantizer, requant_control_signature
 
@@ -155,9 +156,10 @@ class MatmulCore(wiring.Component):
                     self.tile.eq(previous.tile),
                 ]
 
-        accepted, decoded, multiplied, summed = (
+        accepted, decoded, spread, multiplied, summed = (
             Stage("accepted"),
             Stage("decoded"),
+            Stage("spread"),
             Stage("multiplied"),
             Stage("summed"),
         )
@@ -167,6 +169,7 @@ class MatmulCore(wiring.Component):
             tile_done
             | (accepted.valid & accepted.last)
             | (decoded.valid & decoded.last)
+            | (spread.valid & spread.last)
             | (multiplied.valid & multiplied.last)
             | (summed.valid & summed.last)
         )
@@ -205,8 +208,22 @@ class MatmulCore(wiring.Component):
         if p.has_shift_add:
             m.d.sync += [x_negated[r].eq(-x_accepted[r]) for r in rows]
 
+        # ---- spread: the operands a cycle on towards the PEs -------------------------
+        # For a multiplier PE this stage is the input register of its own
+        # `RegisteredMultiplier` (on ECP5 the DSP block's, next to the multiplier), and
+        # the product stage its output register. The shift-add PEs share one register
+        # per row and per column.
+        m.d.sync += spread.follow(decoded)
+        x_spread = [Signal.like(x_decoded[r], name=f"x_spread_{r}") for r in rows]
+        x_negated_spread = [Signal.like(x_negated[r], name=f"x_negated_spread_{r}") for r in rows]
+        spx_spread = [Signal.like(entry, name=f"spx_spread_{c}") for c, entry in enumerate(spx)]
+        if p.has_shift_add:
+            m.d.sync += [x_spread[r].eq(x_decoded[r]) for r in rows]
+            m.d.sync += [x_negated_spread[r].eq(x_negated[r]) for r in rows]
+            m.d.sync += [spx_spread[c].eq(spx[c]) for c in cols]
+
         # ---- products: multiplier, or shifted terms ------------------------------
-        m.d.sync += multiplied.follow(decoded)
+        m.d.sync += multiplied.follow(spread)
         product_bits = 0
         if p.has_multiplier:
             product_bits = p.act_bits + p.decoded_weight_bits
@@ -224,11 +241,14 @@ class MatmulCore(wiring.Component):
         for r in rows:
             for c in cols:
                 if p.has_multiplier:
-                    m.d.sync += mul[r][c].eq(x_decoded[r] * weight[c])
+                    m.submodules[f"multiplier_{r}_{c}"] = RegisteredMultiplier(
+                        x_decoded[r], weight[c], mul[r][c]
+                    )
                 if p.has_shift_add:
-                    signed_x = Mux(spx[c].negative, x_negated[r], x_decoded[r])
+                    entry = spx_spread[c]
+                    signed_x = Mux(entry.negative, x_negated_spread[r], x_spread[r])
                     for t in range(p.spx_terms):
-                        term = spx[c].terms[t]
+                        term = entry.terms[t]
                         m.d.sync += terms[r][c][t].eq(
                             Mux(term.present, signed_x << term.exponent, 0)
                         )
@@ -274,10 +294,14 @@ class MatmulCore(wiring.Component):
         issue = step & (drain_col < drain_tile.cols)
 
         done_tile = Signal.like(summed.tile)
-        done_length = Signal.like(drain_count)  # the drain's length, worked out a cycle early
+        # The drain's length, (rows - 1) * C + cols, worked out over the two cycles before
+        # the hand-over so the multiply and the add each get a cycle.
+        row_part = Signal.like(drain_count)
+        done_length = Signal.like(drain_count)
         m.d.sync += [
+            row_part.eq((multiplied.tile.rows - 1) * p.cols),
             done_tile.eq(summed.tile),
-            done_length.eq((summed.tile.rows - 1) * p.cols + summed.tile.cols),
+            done_length.eq(row_part + summed.tile.cols),
         ]
         with m.If(tile_done):
             m.d.sync += [
@@ -324,6 +348,7 @@ class MatmulCore(wiring.Component):
             in_tile
             | accepted.valid
             | decoded.valid
+            | spread.valid
             | multiplied.valid
             | summed.valid
             | tile_done

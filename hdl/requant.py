@@ -19,7 +19,12 @@ from amaranth.lib.wiring import In, Out
 
 from sw.kernel.cycles import REQUANT_LATENCY
 
+from .multiplier import RegisteredMultiplier
 from .params import CoreParams
+
+# On ECP5 the multiply is cut into pieces this wide: with a 0 or the sign on top each
+# is an 18-bit signed DSP operand.
+ECP5_PIECE_BITS = 17
 
 
 def requant_param_layout(params: CoreParams) -> data.StructLayout:
@@ -50,8 +55,10 @@ def requant_control_signature(params: CoreParams) -> wiring.Signature:
 class Requantizer(wiring.Component):
     """Requantizes one accumulator value per cycle (latency `REQUANT_LATENCY`)."""
 
-    def __init__(self, params: CoreParams):
+    def __init__(self, params: CoreParams, *, piece_bits: int | None = None):
         self.params = params
+        # Width of the pieces the multiply is cut into; None: 17 on ECP5, whole elsewhere.
+        self.piece_bits = piece_bits
         super().__init__(
             {
                 "control": In(requant_control_signature(params)),
@@ -112,48 +119,74 @@ class Requantizer(wiring.Component):
         enable = control.enable  # changes only between layers, never with values in flight
 
         product_bits = p.acc_bits + 1 + p.multiplier_bits
-        # Stage 1: parameters arrive from the table (read issued in stage 0).
+        # Stage 1: the parameters arrive from the table (read in stage 0) and are only
+        # registered: block-RAM outputs are slow, so no adder follows them directly.
+        # A raw value gets multiplier 1, shift 0 and no bias.
+        value_held = Signal.like(value_in)
+        parameters = Signal(layout)
+        m.d.sync += [
+            value_held.eq(value_in),
+            parameters.bias.eq(Mux(enable, read.data.bias, 0)),
+            parameters.multiplier.eq(Mux(enable, read.data.multiplier, 1)),
+            parameters.shift.eq(Mux(enable, read.data.shift, 0)),
+        ]
+        # Stage 2: the bias.
         biased = Signal(signed(p.acc_bits + 1))
         multiplier = Signal(unsigned(p.multiplier_bits))
-        shift = [Signal(unsigned(p.requant_shift_bits), name=f"shift_{i}") for i in range(1, 5)]
+        shift = [Signal(unsigned(p.requant_shift_bits), name=f"shift_{i}") for i in range(1, 6)]
         m.d.sync += [
-            biased.eq(value_in + Mux(enable, read.data.bias, 0)),
-            multiplier.eq(Mux(enable, read.data.multiplier, 1)),
-            shift[0].eq(Mux(enable, read.data.shift, 0)),
+            biased.eq(value_held + parameters.bias),
+            multiplier.eq(parameters.multiplier),
+            shift[0].eq(parameters.shift),
         ]
-        # Stages 2-3: the multiply, registered on both sides so it maps onto DSP blocks.
-        product_in = Signal(signed(product_bits))
+        # Stages 3-5: the multiply, on `RegisteredMultiplier`s (stages 3-4). Where the
+        # DSP blocks are 18 x 18 (ECP5), `biased` is cut into 17-bit pieces, one
+        # multiplier each, and stage 5 adds the partial products; elsewhere one
+        # multiplier takes it whole (Yosys spreads it over DSP blocks) and stage 5 only
+        # passes it on.
         product = Signal(signed(product_bits))
-        m.d.sync += [
-            product_in.eq(biased * multiplier),
-            product.eq(product_in),
-            shift[1].eq(shift[0]),
-        ]
-        m.d.sync += shift[2].eq(shift[1])
-        # Stage 4: add the rounding constant. Half away from zero without taking the
+        piece_bits = self.piece_bits
+        if piece_bits is None and getattr(platform, "family", None) == "ecp5":
+            piece_bits = ECP5_PIECE_BITS
+        partials = []
+        operand = Cat(multiplier, 0).as_signed()  # unsigned, so a 0 on top
+        for start in range(0, len(biased), piece_bits or len(biased)):
+            if start + (piece_bits or len(biased)) >= len(biased):  # the top piece: signed
+                piece = biased[start:].as_signed()
+            else:  # the others are unsigned: a 0 on top keeps them non-negative
+                piece = Cat(biased[start : start + piece_bits], 0).as_signed()
+            partial = Signal(signed(len(piece) + len(operand)), name=f"partial_{start}")
+            m.submodules[f"multiplier_{start}"] = RegisteredMultiplier(piece, operand, partial)
+            partials.append(partial << start)
+        m.d.sync += product.eq(sum(partials[1:], partials[0]))
+        m.d.sync += [shift[i + 1].eq(shift[i]) for i in range(3)]
+        # Stage 6: add the rounding constant. Half away from zero without taking the
         # magnitude: for p >= 0 add 2**(s-1); for p < 0 add 2**(s-1) - 1, so that the
         # arithmetic shift (a floor) lands on -floor((|p| + 2**(s-1)) / 2**s).
         rounded = Signal(signed(product_bits + 1))
         half = Mux(
-            shift[2] == 0, 0, Const(1, unsigned(product_bits)) << (shift[2] - 1)[: len(shift[2])]
+            shift[3] == 0, 0, Const(1, unsigned(product_bits)) << (shift[3] - 1)[: len(shift[3])]
         )
         negative = product < 0
         m.d.sync += [
-            rounded.eq(product + half - (negative & (shift[2] != 0))),
-            shift[3].eq(shift[2]),
+            rounded.eq(product + half - (negative & (shift[3] != 0))),
+            shift[4].eq(shift[3]),
         ]
-        # Stage 5: the arithmetic shift.
+        # Stage 7: the arithmetic shift.
         shifted = Signal(signed(product_bits + 1))
-        m.d.sync += shifted.eq(rounded >> shift[3])
-        # Stage 6: ReLU, saturation (only when requantizing).
-        relu_value = Mux(enable & control.relu & (shifted < 0), 0, shifted)
+        m.d.sync += shifted.eq(rounded >> shift[4])
+        # Stage 8: ReLU, saturation (only when requantizing). The tests all look at
+        # `shifted` side by side rather than one after the other (ReLU's 0 is never
+        # out of range), so the two wide comparisons are not one chain.
         saturated = Signal(signed(p.acc_bits))
-        with m.If(enable & (relu_value > out_max)):
+        with m.If(enable & control.relu & (shifted < 0)):
+            m.d.sync += saturated.eq(0)
+        with m.Elif(enable & (shifted > out_max)):
             m.d.sync += saturated.eq(out_max)
-        with m.Elif(enable & (relu_value < out_min)):
+        with m.Elif(enable & (shifted < out_min)):
             m.d.sync += saturated.eq(out_min)
         with m.Else():
-            m.d.sync += saturated.eq(relu_value)
+            m.d.sync += saturated.eq(shifted)
 
         m.d.comb += [
             self.out_valid.eq(valid[depth - 1]),

@@ -23,7 +23,8 @@ from amaranth.lib.wiring import In, Out
 from .core import operand_layout
 from .params import CoreParams
 
-OPERAND_FIFO_DEPTH = 4
+# FIFO entries beyond the reads in flight, so that one beat per cycle keeps flowing.
+OPERAND_FIFO_SLACK = 3
 
 
 def run_signature(params: CoreParams, k_max: int, n_max: int, m_max: int) -> wiring.Signature:
@@ -48,6 +49,7 @@ class Sequencer(wiring.Component):
         self,
         params: CoreParams,
         *,
+        read_latency: int,
         k_max: int,
         m_max: int,
         n_max: int,
@@ -55,6 +57,7 @@ class Sequencer(wiring.Component):
         weight_addr_width: int,
     ):
         self.params = params
+        self.read_latency = read_latency  # cycles from an address to its data
         self.k_max, self.m_max, self.n_max = k_max, m_max, n_max
         super().__init__(
             {
@@ -81,26 +84,30 @@ class Sequencer(wiring.Component):
         weight_tile = Signal(len(self.weight_addr))  # bank base + (n0 / C) * K
 
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=operand_layout(p).size, depth=OPERAND_FIFO_DEPTH
+            width=operand_layout(p).size, depth=self.read_latency + 1 + OPERAND_FIFO_SLACK
         )
-        in_flight = Signal()  # a read issued last cycle lands in the FIFO this cycle
-        issue = active & (queue.level + in_flight < OPERAND_FIFO_DEPTH)
+        # A beat issued in cycle t has its data `read_latency + 1` cycles later, when it
+        # enters the FIFO together with its tile fields, which wait beside it.
+        reads = [Signal(name=f"read_{i}") for i in range(self.read_latency + 1)]
+        in_flight = sum(reads[1:], reads[0])
+        issue = active & (queue.level + in_flight < queue.depth)
 
+        # Limits fixed for the run, so each test below is one comparison.
+        k_last = Signal.like(k)
+        n_last_block = Signal(signed(len(col_base) + 1))  # col_base >= N - C: last column block
+        m_last_block = Signal(signed(len(row_base) + 1))
         rows_left = Signal(range(self.m_max + 1))
         cols_left = Signal(range(self.n_max + 1))
-        m.d.comb += [
-            rows_left.eq(run.m - row_base),
-            cols_left.eq(run.n - col_base),
-            self.act_addr.eq(act_block + k),
-            self.weight_addr.eq(weight_tile + k),
-        ]
-        last_k = k == run.k - 1
-        last_col_block = col_base + p.cols >= run.n
-        last_row_block = row_base + p.rows >= run.m
+        m.d.comb += [rows_left.eq(run.m - row_base), cols_left.eq(run.n - col_base)]
+        # The RAM addresses come from registers (a cycle after the beat is issued): the
+        # adders stay off the path into the RAMs, which fans out to every bank.
+        m.d.sync += [self.act_addr.eq(act_block + k), self.weight_addr.eq(weight_tile + k)]
+        latency = self.read_latency + 1
+        last_k = k == k_last
+        last_col_block = col_base >= n_last_block
+        last_row_block = row_base >= m_last_block
 
-        # The beat's tile fields travel one cycle beside the buffer read.
-        beat = Signal(operand_layout(p))
-        pending = Signal.like(beat)
+        fields = [Signal(operand_layout(p), name=f"fields_{i}") for i in range(latency)]
         with m.If(run.start):
             m.d.sync += [
                 active.eq(1),
@@ -109,13 +116,16 @@ class Sequencer(wiring.Component):
                 col_base.eq(0),
                 act_block.eq(0),
                 weight_tile.eq(run.weight_base),
+                k_last.eq(run.k - 1),
+                n_last_block.eq(run.n - p.cols),
+                m_last_block.eq(run.m - p.rows),
             ]
         with m.Elif(issue):
             m.d.sync += [
-                pending.last.eq(last_k),
-                pending.rows.eq(Mux(rows_left > p.rows, p.rows, rows_left)),
-                pending.cols.eq(Mux(cols_left > p.cols, p.cols, cols_left)),
-                pending.col_base.eq(col_base),
+                fields[0].last.eq(last_k),
+                fields[0].rows.eq(Mux(rows_left > p.rows, p.rows, rows_left)),
+                fields[0].cols.eq(Mux(cols_left > p.cols, p.cols, cols_left)),
+                fields[0].col_base.eq(col_base),
             ]
             with m.If(~last_k):
                 m.d.sync += k.eq(k + 1)
@@ -135,20 +145,19 @@ class Sequencer(wiring.Component):
                         ]
                     with m.Else():
                         m.d.sync += active.eq(0)
-        m.d.sync += in_flight.eq(issue)
-
+        m.d.sync += [reads[0].eq(issue)]
+        m.d.sync += [reads[i].eq(reads[i - 1]) for i in range(1, latency)]
+        m.d.sync += [fields[i].eq(fields[i - 1]) for i in range(1, latency)]
+        beat = Signal(operand_layout(p))
         m.d.comb += [
+            beat.eq(fields[-1]),
             beat.x.eq(self.act_data),
             beat.codes.eq(self.weight_data),
-            beat.last.eq(pending.last),
-            beat.rows.eq(pending.rows),
-            beat.cols.eq(pending.cols),
-            beat.col_base.eq(pending.col_base),
-            queue.w_en.eq(in_flight),
+            queue.w_en.eq(reads[-1]),
             queue.w_data.eq(beat),
             self.operands.payload.eq(queue.r_data),
             self.operands.valid.eq(queue.r_rdy),
             queue.r_en.eq(self.operands.ready),
-            self.busy.eq(active | in_flight | queue.r_rdy | (queue.level != 0)),
+            self.busy.eq(active | (in_flight != 0) | queue.r_rdy | (queue.level != 0)),
         ]
         return m

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth import Array, Cat, Const, Module, Mux, ResetInserter, Signal, signed, unsigned
-from amaranth.lib import crc, memory, stream, wiring
+from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.driver.protocol import (
@@ -38,6 +38,7 @@ from sw.driver.protocol import (
 )
 from sw.kernel.spec import OUT_BITS_RANGE, WEIGHT_MODES
 
+from .buffer import READ_LATENCY, BankedRAM
 from .core import MatmulCore
 from .counters import CounterFile
 from .decode import table_entry_bits, uses_table
@@ -128,11 +129,17 @@ class Top(wiring.Component):
         act_depth = -(-tp.m_max // R) * tp.k_max  # words per activation bank
 
         # ---- datapath: sequencer -> core -> serializer -> responder ----------------------
+        # A RESET frame resets the core and the sequencer a cycle after the decision,
+        # from a register: the reset reaches every flip-flop of the array, so it must
+        # not start at the end of the receiver's logic.
+        reset_requested = Signal()
         soft_reset = Signal()
+        m.d.sync += soft_reset.eq(reset_requested)
         m.submodules.core = core = ResetInserter(soft_reset)(MatmulCore(p))
         m.submodules.sequencer = sequencer = ResetInserter(soft_reset)(
             Sequencer(
                 p,
+                read_latency=READ_LATENCY,
                 k_max=tp.k_max,
                 m_max=tp.m_max,
                 n_max=p.channels,
@@ -153,29 +160,27 @@ class Top(wiring.Component):
         wiring.connect(m, tx_stage.o, wiring.flipped(self.tx))
 
         # ---- buffers: weights in two banks (active / loading), activations in R banks -----
-        m.submodules.weights = weights = memory.Memory(
-            shape=unsigned(C * p.weight_bits),
-            depth=2 * weight_half,
-            init=[],
-        )
         # Writes into the buffers go through registers (a cycle late; nothing reads a
         # buffer while it is being loaded), keeping the receiver's decisions and the
-        # RAMs' inputs in separate cycles.
-        weight_write = weights.write_port(granularity=p.weight_bits)
-        weight_read = weights.read_port()
-        m.d.sync += weight_write.en.eq(0)
+        # RAMs' inputs in separate cycles. Reads take `READ_LATENCY` cycles.
+        m.submodules.weights = weights = BankedRAM(
+            unsigned(C * p.weight_bits), 2 * weight_half, granularity=p.weight_bits
+        )
+        m.d.sync += weights.write_enable.eq(0)
         m.d.comb += [
-            weight_read.addr.eq(sequencer.weight_addr),
-            sequencer.weight_data.eq(weight_read.data),
+            weights.read_address.eq(sequencer.weight_addr),
+            sequencer.weight_data.eq(weights.read_data),
         ]
         act_writes = []
         for r in range(R):
-            bank = memory.Memory(shape=signed(p.act_bits), depth=act_depth, init=[])
+            bank = BankedRAM(signed(p.act_bits), act_depth)
             m.submodules[f"activations_{r}"] = bank
-            act_writes.append(write := bank.write_port())
-            m.d.sync += write.en.eq(0)
-            read = bank.read_port()
-            m.d.comb += [read.addr.eq(sequencer.act_addr), sequencer.act_data[r].eq(read.data)]
+            act_writes.append(bank)
+            m.d.sync += bank.write_enable.eq(0)
+            m.d.comb += [
+                bank.read_address.eq(sequencer.act_addr),
+                sequencer.act_data[r].eq(bank.read_data),
+            ]
 
         # ---- layers: the active one drives the core; a load fills the other ---------------
         active, loading = _Layer("active", tp), _Layer("loading", tp)
@@ -343,7 +348,7 @@ class Top(wiring.Component):
             "DONE",
             "LAYER_HEAD",
             "LAYER_CHECK",
-            "LAYER_SIZES",
+            "LAYER_START",
             "TABLE",
             "PARAMS",
             "CODES",
@@ -355,7 +360,7 @@ class Top(wiring.Component):
         phase = Signal(range(len(PHASES)))
         # Phases that work on what has arrived, in a cycle of their own (no byte taken).
         needs_idle_cycle = (
-            (phase == P["LAYER_CHECK"]) | (phase == P["LAYER_SIZES"]) | (phase == P["RUN_CHECK"])
+            (phase == P["LAYER_CHECK"]) | (phase == P["LAYER_START"]) | (phase == P["RUN_CHECK"])
         )
 
         # Loops over payload rows count down to zero: a zero test on a register is
@@ -406,7 +411,7 @@ class Top(wiring.Component):
                 loading.out_bits.eq(out_bits),
                 loading.k.eq(k_value),
                 loading.n.eq(n_value),
-                phase.eq(P["LAYER_SIZES"]),
+                phase.eq(P["LAYER_START"]),  # next cycle, with these registers set
             ]
             # Checked on the raw bytes, before the registers truncate them.
             mode_ok = (mode < len(WEIGHT_MODES)) & supported.bit_select(mode[:3], 1)
@@ -416,18 +421,22 @@ class Top(wiring.Component):
             with m.Elif((k_value > tp.k_max) | (n_value > p.channels)):
                 discard(Status.TOO_LARGE)
 
-        def layer_sizes():  # a cycle without a byte: derive the result width
-            result_bytes = Signal.like(loading.result_bytes)
-            with m.If(~loading.requant):
-                m.d.comb += result_bytes.eq(acc_bytes(p.acc_bits))
-            with m.Elif(loading.out_bits <= 8):
-                m.d.comb += result_bytes.eq(1)
-            with m.Else():
-                m.d.comb += result_bytes.eq(2)
-            m.d.sync += [
-                loading.result_bytes.eq(result_bytes),
-                loading.row_bytes.eq(loading.n * result_bytes),
-            ]
+        # Derived layer values, recomputed every cycle from the loading registers (they
+        # are needed only at the RUN, long after the header), which keeps the FSM's
+        # decisions out of their logic.
+        result_bytes = Signal.like(loading.result_bytes)
+        with m.If(~loading.requant):
+            m.d.comb += result_bytes.eq(acc_bytes(p.acc_bits))
+        with m.Elif(loading.out_bits <= 8):
+            m.d.comb += result_bytes.eq(1)
+        with m.Else():
+            m.d.comb += result_bytes.eq(2)
+        m.d.sync += [
+            loading.result_bytes.eq(result_bytes),
+            loading.row_bytes.eq(loading.n * loading.result_bytes),
+        ]
+
+        def after_header():
             if table_entries:
                 m.d.sync += [phase.eq(P["TABLE"]), count.eq(0), field.eq(0)]
             else:
@@ -473,9 +482,9 @@ class Top(wiring.Component):
             with m.If(byte >> p.weight_bits != 0):
                 fail(Status.BAD_VALUE)
             m.d.sync += [
-                weight_write.addr.eq(Mux(loading_bank, weight_half, 0) + base + k),
-                weight_write.data.eq(Cat(*[byte[: p.weight_bits]] * C)),
-                weight_write.en.eq(1 << lane),
+                weights.write_address.eq(Mux(loading_bank, weight_half, 0) + base + k),
+                weights.write_data.eq(Cat(*[byte[: p.weight_bits]] * C)),
+                weights.write_enable.eq(1 << lane),
             ]
             m.d.sync += row_left.eq(row_left - 1)
             with m.If(row_left == 0):  # end of a row of codes
@@ -515,7 +524,11 @@ class Top(wiring.Component):
             with m.If((value_top != 0) & (value_top != -1)):
                 fail(Status.BAD_VALUE)
             for r, write in enumerate(act_writes):
-                m.d.sync += [write.addr.eq(base + k), write.data.eq(value), write.en.eq(lane == r)]
+                m.d.sync += [
+                    write.write_address.eq(base + k),
+                    write.write_data.eq(value),
+                    write.write_enable.eq(lane == r),
+                ]
             with m.If(row_left == 0):  # end of a row
                 m.d.sync += [k.eq(0), row_left.eq(row_reload), rows_left.eq(rows_left - 1)]
                 with m.If(lane == R - 1):
@@ -607,8 +620,8 @@ class Top(wiring.Component):
                 with m.Elif(needs_idle_cycle):
                     with m.If(phase == P["LAYER_CHECK"]):
                         layer_check()
-                    with m.Elif(phase == P["LAYER_SIZES"]):
-                        layer_sizes()
+                    with m.Elif(phase == P["LAYER_START"]):
+                        after_header()
                     with m.Else():
                         run_check()
                 with m.Else():
@@ -665,7 +678,7 @@ class Top(wiring.Component):
                         with m.Case(Op.COUNTERS):
                             respond(op, Status.OK, 4 * len(counter_names), COUNTER_BYTES)
                         with m.Case(Op.RESET):
-                            m.d.comb += [soft_reset.eq(1), events.clear.eq(1)]
+                            m.d.comb += [reset_requested.eq(1), events.clear.eq(1)]
                             m.d.sync += [
                                 layer_valid.eq(0),
                                 run_active.eq(0),

@@ -71,14 +71,20 @@ class UARTTransmitter(wiring.Component):
         timer = Signal(range(self.divisor))
         frame = Signal(10, init=1)  # start bit, 8 data bits, stop bit; shifted out LSB first
         left = Signal(range(11))
-        m.d.comb += [self.pin.eq(frame[0]), self.bytes.ready.eq(left == 0)]
-        with m.If(self.bytes.valid & self.bytes.ready):
-            m.d.sync += [frame.eq(Cat(0, self.bytes.payload, 1)), left.eq(10),
-                         timer.eq(self.divisor - 1)]  # fmt: skip
+        # `ready` is a register of its own: were it `left == 0`, Yosys would fold the
+        # load of `left` into a set/reset input that depends on `left` itself, which
+        # its abc9 mapper sees as a combinational loop and has to break.
+        idle = Signal(init=1)
+        next_left = Signal.like(left)
+        m.d.comb += [self.pin.eq(frame[0]), self.bytes.ready.eq(idle), next_left.eq(left)]
+        with m.If(self.bytes.valid & idle):
+            m.d.sync += [frame.eq(Cat(0, self.bytes.payload, 1)), timer.eq(self.divisor - 1)]
+            m.d.comb += next_left.eq(10)
         with m.Elif(left != 0):
             with m.If(timer == 0):
-                m.d.sync += [frame.eq(Cat(frame[1:], 1)), left.eq(left - 1),
-                             timer.eq(self.divisor - 1)]  # fmt: skip
+                m.d.sync += [frame.eq(Cat(frame[1:], 1)), timer.eq(self.divisor - 1)]
+                m.d.comb += next_left.eq(left - 1)
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
+        m.d.sync += [left.eq(next_left), idle.eq(next_left == 0)]
         return m

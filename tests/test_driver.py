@@ -29,18 +29,6 @@ from sw.kernel.random_layer import random_product
 MODES = [("uniform", {}), ("spx", {"spx_terms": 1}), ("spx", {"spx_terms": 2}), ("codebook", {})]
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with Accelerator.open("sim") as acc:
-        yield acc
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with Accelerator.open("ref") as acc:
-        yield acc
-
-
 @pytest.mark.parametrize("mode, extra", MODES, ids=lambda v: str(v))
 def test_random_layers_agree_bit_for_bit(sim, ref, mode, extra):
     rng = np.random.default_rng(hash(mode + str(extra)) % 1000)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from sw.driver import Accelerator
 from sw.kernel import matmul
 from sw.nn import (
     CoreProgram,
@@ -36,18 +35,6 @@ def float_model(digits):
     model = make_mlp([64, 64, 10], seed=0)
     train_classifier(model, digits.x_train, digits.y_train, epochs=40, batch_size=128, lr=5e-3)
     return model
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with Accelerator.open("ref") as acc:
-        yield acc
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with Accelerator.open("sim") as acc:
-        yield acc
 
 
 def reference_forward(program: CoreProgram, x_int: np.ndarray) -> np.ndarray:

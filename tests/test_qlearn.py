@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from sw.driver import Accelerator
 from sw.quant import WeightScheme
 from sw.workloads import qlearn
 from sw.workloads.qlearn import (
@@ -42,18 +41,6 @@ SHORT = DQNConfig(
 def agent():
     torch.set_num_threads(1)
     return train_dqn(SHORT, seed=0, progress=False)
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with Accelerator.open("sim") as acc:
-        yield acc
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with Accelerator.open("ref") as acc:
-        yield acc
 
 
 def test_replay_buffer_is_a_ring():

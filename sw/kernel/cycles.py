@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from .tiling import tiles
 
-# Cycles from accepting a beat to its accumulate (accept, decode, product, sum).
-ARRAY_LATENCY = 4
+# Cycles from accepting a beat to its accumulate (accept, decode, spread to the PEs,
+# product, sum).
+ARRAY_LATENCY = 5
 # The bubble cycle in which a finished tile moves from the accumulators to the drain.
 HANDOVER_LATENCY = 1
-# Cycles through the requantizer (table read, bias, multiply x2, round, shift, clamp).
-REQUANT_LATENCY = 7
+# Cycles through the requantizer (table read, its register, bias, multiply x2, the
+# partial products' sum, round, shift, clamp).
+REQUANT_LATENCY = 9
 # Cycles from the requantizer's output to the result leaving the output FIFO.
 OUTPUT_FIFO_LATENCY = 2
 
@@ -65,9 +67,10 @@ def ideal_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> fl
     return m * k * n / (array_rows * array_cols)
 
 
-# On the device (`hdl.top`), a RUN's cycle counter starts with the first buffer read;
-# the read and the operand FIFO come before the core's first accepted beat.
-RUN_START_LATENCY = 4
+# On the device (`hdl.top`), a RUN's cycle counter starts when the sequencer issues
+# its first beat; the address register, the read (`hdl.buffer.READ_LATENCY`, 3) and
+# the operand FIFO come before the core accepts it.
+RUN_START_LATENCY = 7
 
 
 def run_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int:
