@@ -148,10 +148,11 @@ class Requantizer(wiring.Component):
         piece_bits = self.piece_bits
         if piece_bits is None and getattr(platform, "family", None) == "ecp5":
             piece_bits = ECP5_PIECE_BITS
+        piece_bits = piece_bits or len(biased)
         partials = []
         operand = Cat(multiplier, 0).as_signed()  # unsigned, so a 0 on top
-        for start in range(0, len(biased), piece_bits or len(biased)):
-            if start + (piece_bits or len(biased)) >= len(biased):  # the top piece: signed
+        for start in range(0, len(biased), piece_bits):
+            if start + piece_bits >= len(biased):  # the top piece: signed
                 piece = biased[start:].as_signed()
             else:  # the others are unsigned: a 0 on top keeps them non-negative
                 piece = Cat(biased[start : start + piece_bits], 0).as_signed()
