@@ -34,7 +34,7 @@ from .decode import (
     table_entry_bits,
     uses_table,
 )
-from .multiplier import RegisteredMultiplier
+from .multiplier import RegisteredMultiplier, times_constant
 from .params import MODE_INDEX, CoreParams
 from .requant import Requantizer, requant_control_signature
 
@@ -111,9 +111,18 @@ class MatmulCore(wiring.Component):
             table = Array(
                 Signal(table_entry_bits(p), name=f"table_{i}") for i in range(2 << p.weight_bits)
             )
-            with m.If(control.table_write_enable):
-                write_index = Cat(control.table_write_address, control.table_write_bank)
-                m.d.sync += table[write_index].eq(control.table_write_data)
+            # Writes go through a register: the request comes from the receiver's logic,
+            # which is placed wherever the placer likes, often far from the array's edge.
+            write_enable = Signal()
+            write_index = Signal(len(control.table_write_address) + 1)
+            write_data = Signal.like(control.table_write_data)
+            m.d.sync += [
+                write_enable.eq(control.table_write_enable),
+                write_index.eq(Cat(control.table_write_address, control.table_write_bank)),
+                write_data.eq(control.table_write_data),
+            ]
+            with m.If(write_enable):
+                m.d.sync += table[write_index].eq(write_data)
         read_bank = Signal()
         m.d.sync += read_bank.eq(control.bank)
 
@@ -137,7 +146,7 @@ class MatmulCore(wiring.Component):
 
             def __init__(self, name):
                 self.valid = Signal(name=f"{name}_valid")
-                self.last = Signal(name=f"{name}_last")
+                self.last = Signal(name=f"{name}_last", reset_less=True)
                 self.tile = Signal(
                     data.StructLayout(
                         {
@@ -147,6 +156,7 @@ class MatmulCore(wiring.Component):
                         }
                     ),
                     name=f"{name}_tile",
+                    reset_less=True,
                 )
 
             def follow(self, previous):
@@ -173,8 +183,11 @@ class MatmulCore(wiring.Component):
             | (multiplied.valid & multiplied.last)
             | (summed.valid & summed.last)
         )
-        x_accepted = Signal(data.ArrayLayout(signed(p.act_bits), p.rows))
-        codes_accepted = Signal(data.ArrayLayout(unsigned(p.weight_bits), p.cols))
+        # Only the valid bits (and the accumulators) are reset: the data registers behind
+        # them are don't-cares while invalid, and leaving them out of the reset keeps the
+        # reset net's fanout (a slow, die-wide net) small.
+        x_accepted = Signal(data.ArrayLayout(signed(p.act_bits), p.rows), reset_less=True)
+        codes_accepted = Signal(data.ArrayLayout(unsigned(p.weight_bits), p.cols), reset_less=True)
         m.d.sync += [
             accepted.valid.eq(accept),
             accepted.last.eq(operands.payload.last),
@@ -189,9 +202,14 @@ class MatmulCore(wiring.Component):
         m.d.sync += decoded.follow(accepted)
         x_decoded = Signal.like(x_accepted)
         m.d.sync += x_decoded.eq(x_accepted)
-        weight = [Signal(signed(p.decoded_weight_bits or 1), name=f"weight_{c}") for c in cols]
+        weight = [
+            Signal(signed(p.decoded_weight_bits or 1), name=f"weight_{c}", reset_less=True)
+            for c in cols
+        ]
         spx = (
-            [Signal(spx_entry_layout(p), name=f"spx_{c}") for c in cols] if p.has_shift_add else []
+            [Signal(spx_entry_layout(p), name=f"spx_{c}", reset_less=True) for c in cols]
+            if p.has_shift_add
+            else []
         )
         for c in cols:
             entry = table[Cat(codes_accepted[c], read_bank)] if table is not None else 0
@@ -204,7 +222,9 @@ class MatmulCore(wiring.Component):
         # SPx signs are applied to the activation before shifting: each row negates
         # its activation once here, and every PE picks x or -x (cheaper than negating
         # every product).
-        x_negated = [Signal(signed(p.act_bits + 1), name=f"x_negated_{r}") for r in rows]
+        x_negated = [
+            Signal(signed(p.act_bits + 1), name=f"x_negated_{r}", reset_less=True) for r in rows
+        ]
         if p.has_shift_add:
             m.d.sync += [x_negated[r].eq(-x_accepted[r]) for r in rows]
 
@@ -230,10 +250,16 @@ class MatmulCore(wiring.Component):
         if p.has_shift_add:
             product_bits = max(product_bits, p.act_bits + p.max_shift + 2)
         term_bits = p.act_bits + 1 + p.max_shift
-        mul = [[Signal(signed(product_bits), name=f"mul_{r}_{c}") for c in cols] for r in rows]
+        mul = [
+            [Signal(signed(product_bits), name=f"mul_{r}_{c}", reset_less=True) for c in cols]
+            for r in rows
+        ]
         terms = [
             [
-                [Signal(signed(term_bits), name=f"term_{r}_{c}_{t}") for t in range(p.spx_terms)]
+                [
+                    Signal(signed(term_bits), name=f"term_{r}_{c}_{t}", reset_less=True)
+                    for t in range(p.spx_terms)
+                ]
                 for c in cols
             ]
             for r in rows
@@ -256,7 +282,8 @@ class MatmulCore(wiring.Component):
         # ---- second product stage: DSP output register, or the SPx sum ---------------
         m.d.sync += summed.follow(multiplied)
         product = [
-            [Signal(signed(product_bits), name=f"product_{r}_{c}") for c in cols] for r in rows
+            [Signal(signed(product_bits), name=f"product_{r}_{c}", reset_less=True) for c in cols]
+            for r in rows
         ]
         for r in rows:
             for c in cols:
@@ -286,7 +313,10 @@ class MatmulCore(wiring.Component):
                     m.d.sync += accumulator[r][c].eq(accumulator[r][c] + product[r][c])
 
         # ---- drain: a shift chain, row-major, through the requantizer ----------------
-        chain = [Signal(signed(p.acc_bits), name=f"drain_{i}") for i in range(p.rows * p.cols)]
+        chain = [
+            Signal(signed(p.acc_bits), name=f"drain_{i}", reset_less=True)
+            for i in range(p.rows * p.cols)
+        ]
         drain_col = Signal(range(p.cols + 1))  # (+1 keeps a 1-column array's counter non-empty)
         drain_tile = Signal.like(summed.tile)
         reserved = Signal(range(OUTPUT_FIFO_DEPTH + 1))  # values issued, not yet out
@@ -299,7 +329,7 @@ class MatmulCore(wiring.Component):
         row_part = Signal.like(drain_count)
         done_length = Signal.like(drain_count)
         m.d.sync += [
-            row_part.eq((multiplied.tile.rows - 1) * p.cols),
+            row_part.eq(times_constant(multiplied.tile.rows - 1, p.cols)),
             done_tile.eq(summed.tile),
             done_length.eq(row_part + summed.tile.cols),
         ]

@@ -28,6 +28,15 @@ class RegisteredMultiplier(Elaboratable):
         return m
 
 
+def times_constant(value, constant: int):
+    """``value * constant`` as shifts and adds: a multiply by a constant that Yosys
+    would otherwise put on whatever DSP block is free, often far across the die."""
+    if constant < 0:
+        raise ValueError(f"constant {constant} must be non-negative")
+    terms = [value << i for i in range(constant.bit_length()) if constant >> i & 1]
+    return sum(terms[1:], terms[0]) if terms else 0
+
+
 def ecp5_mult18x18d(a, b, product) -> Instance:
     """A MULT18X18D with input and output registers on. Ports and defaults as Yosys's
     own mapping (share/lattice/dsp_map_18x18.v) and the vendor's generated instances;

@@ -84,13 +84,14 @@ class Requantizer(wiring.Component):
         m.submodules.table = table
         write = table.write_port()
         read = table.read_port(domain="sync")
-        m.d.comb += [
+        # Writes go through registers, a cycle late: the request comes from the
+        # receiver's logic, which may be placed far from this table.
+        m.d.sync += [
             write.en.eq(control.write_enable),
             write.addr.eq(Cat(control.write_channel, control.write_bank)),
             write.data.eq(control.write_data),
-            read.addr.eq(Cat(self.in_channel, self.in_bank)),
-            read.en.eq(1),
         ]
+        m.d.comb += [read.addr.eq(Cat(self.in_channel, self.in_bank)), read.en.eq(1)]
 
         # Saturation bounds, registered: they change only between layers.
         out_max = Signal(signed(p.out_bits_max + 1))

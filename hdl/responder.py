@@ -34,6 +34,9 @@ class Responder(wiring.Component):
         m.submodules.frame_crc = frame_crc = crc.catalog.CRC16_CCITT_FALSE(8).create()
         op, status, length = Signal(8), Signal(8), Signal(16)
         remaining = Signal(16)
+        # remaining == 0, as a register: the zero test of 16 bits would otherwise sit
+        # in the path from here through the payload's ready into the serializer.
+        payload_over = Signal()
         sent = self.tx.valid & self.tx.ready
         m.d.comb += [
             header_crc.data.eq(self.tx.payload),
@@ -54,6 +57,7 @@ class Responder(wiring.Component):
                         status.eq(self.status),
                         length.eq(self.length),
                         remaining.eq(self.length),
+                        payload_over.eq(self.length == 0),
                     ]
                     m.next = "SYNC"
             with m.State("SYNC"):
@@ -77,7 +81,7 @@ class Responder(wiring.Component):
                 header_byte(header_crc.crc, "PAYLOAD", header=False)
             with m.State("PAYLOAD"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(remaining == 0):
+                with m.If(payload_over):
                     m.next = "CHECK_HIGH"
                 with m.Else():
                     m.d.comb += [
@@ -87,7 +91,7 @@ class Responder(wiring.Component):
                         frame_crc.valid.eq(sent),
                     ]
                     with m.If(sent):
-                        m.d.sync += remaining.eq(remaining - 1)
+                        m.d.sync += [remaining.eq(remaining - 1), payload_over.eq(remaining == 1)]
             # The CRC goes most significant byte first (see sw.driver.protocol).
             with m.State("CHECK_HIGH"):
                 m.d.comb += [

@@ -90,12 +90,22 @@ class Sequencer(wiring.Component):
         # enters the FIFO together with its tile fields, which wait beside it.
         reads = [Signal(name=f"read_{i}") for i in range(self.read_latency + 1)]
         in_flight = sum(reads[1:], reads[0])
-        issue = active & (queue.level + in_flight < queue.depth)
+        # Free FIFO places not yet promised to a beat in flight (depth - level - in
+        # flight), kept as a register so that issuing is one zero test, not an add and
+        # a compare in front of all the loop counters.
+        credits = Signal(range(queue.depth + 1), init=queue.depth)
+        issue = active & (credits != 0)
+        popped = self.operands.valid & self.operands.ready
+        m.d.sync += credits.eq(credits - issue + popped)
 
         # Limits fixed for the run, so each test below is one comparison.
         k_last = Signal.like(k)
-        n_last_block = Signal(signed(len(col_base) + 1))  # col_base >= N - C: last column block
-        m_last_block = Signal(signed(len(row_base) + 1))
+        # Whether the current column (row) block is the last one, as registers worked out
+        # when the block starts: col_base + C >= N, i.e. col_base >= N - 2C before a step.
+        last_col_block, last_row_block = Signal(), Signal()
+        one_col_block = Signal()  # N <= C: column blocks start over at the last one
+        n_before_last = Signal(signed(len(col_base) + 1))  # N - 2C
+        m_before_last = Signal(signed(len(row_base) + 1))  # M - 2R
         rows_left = Signal(range(self.m_max + 1))
         cols_left = Signal(range(self.n_max + 1))
         m.d.comb += [rows_left.eq(run.m - row_base), cols_left.eq(run.n - col_base)]
@@ -104,8 +114,6 @@ class Sequencer(wiring.Component):
         m.d.sync += [self.act_addr.eq(act_block + k), self.weight_addr.eq(weight_tile + k)]
         latency = self.read_latency + 1
         last_k = k == k_last
-        last_col_block = col_base >= n_last_block
-        last_row_block = row_base >= m_last_block
 
         fields = [Signal(operand_layout(p), name=f"fields_{i}") for i in range(latency)]
         with m.If(run.start):
@@ -117,8 +125,11 @@ class Sequencer(wiring.Component):
                 act_block.eq(0),
                 weight_tile.eq(run.weight_base),
                 k_last.eq(run.k - 1),
-                n_last_block.eq(run.n - p.cols),
-                m_last_block.eq(run.m - p.rows),
+                one_col_block.eq(run.n <= p.cols),
+                last_col_block.eq(run.n <= p.cols),
+                last_row_block.eq(run.m <= p.rows),
+                n_before_last.eq(run.n - 2 * p.cols),
+                m_before_last.eq(run.m - 2 * p.rows),
             ]
         with m.Elif(issue):
             m.d.sync += [
@@ -134,13 +145,19 @@ class Sequencer(wiring.Component):
                 with m.If(~last_col_block):
                     m.d.sync += [
                         col_base.eq(col_base + p.cols),
+                        last_col_block.eq(col_base >= n_before_last),
                         weight_tile.eq(weight_tile + run.k),
                     ]
                 with m.Else():
-                    m.d.sync += [col_base.eq(0), weight_tile.eq(run.weight_base)]
+                    m.d.sync += [
+                        col_base.eq(0),
+                        last_col_block.eq(one_col_block),
+                        weight_tile.eq(run.weight_base),
+                    ]
                     with m.If(~last_row_block):
                         m.d.sync += [
                             row_base.eq(row_base + p.rows),
+                            last_row_block.eq(row_base >= m_before_last),
                             act_block.eq(act_block + run.k),
                         ]
                     with m.Else():

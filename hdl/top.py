@@ -42,6 +42,7 @@ from .buffer import READ_LATENCY, BankedRAM
 from .core import MatmulCore
 from .counters import CounterFile
 from .decode import table_entry_bits, uses_table
+from .multiplier import RegisteredMultiplier, times_constant
 from .params import CoreParams
 from .responder import Responder, ResultSerializer
 from .sequencer import Sequencer, n_tiles
@@ -230,10 +231,14 @@ class Top(wiring.Component):
                 m.d.sync += stall_cycles.eq(stall_cycles + 1)
             with m.If(~sequencer.busy & ~core.busy):
                 m.d.sync += run_active.eq(0)
-        run_started = Signal()  # counts the run a cycle after frames_ok, one event per cycle
-        m.d.sync += run_started.eq(0)
-        with m.If(run_started):
+        # A RUN starts a cycle after DECIDE, from a register: the sequencer's loop
+        # counters are far from the receiver's logic. The run is counted then, a cycle
+        # after frames_ok (one event per cycle).
+        start_run = Signal()
+        m.d.sync += start_run.eq(0)
+        with m.If(start_run):
             bump("runs")
+            m.d.sync += [run_active.eq(1), run_cycles.eq(0), stall_cycles.eq(0)]
 
         # ---- responses ----------------------------------------------------------------
         NO_PAYLOAD, IDENTIFY_BYTES, COUNTER_BYTES, RESULT_BYTES = range(4)
@@ -300,18 +305,20 @@ class Top(wiring.Component):
         # ---- receiver ----------------------------------------------------------------
         m.submodules.header_crc = header_crc = crc.catalog.CRC8_SMBUS(8).create()
         m.submodules.frame_crc = frame_crc = crc.catalog.CRC16_CCITT_FALSE(8).create()
-        # Received bytes pass through one register before the receiver looks at them,
-        # so nothing the receiver decides hangs off the input FIFO's RAM read.
-        byte = Signal(8)
-        byte_ready = Signal()  # `byte` holds a byte not yet taken
+        # Received bytes pass through a skid buffer before the receiver looks at them:
+        # nothing the receiver decides hangs off the input FIFO's RAM read, and the
+        # FIFO's read enable is a register, not the end of the receiver's logic.
+        m.submodules.rx_stage = rx_stage = SkidBuffer(8)
+        wiring.connect(m, wiring.flipped(self.rx), rx_stage.i)
+        byte = rx_stage.o.payload
+        byte_ready = rx_stage.o.valid  # `byte` holds a byte not yet taken
         taking = Signal()  # the receiver's state takes a byte this cycle
         got = byte_ready & taking
-        m.d.comb += self.rx.ready.eq(~byte_ready | got)
-        with m.If(self.rx.valid & self.rx.ready):
-            m.d.sync += [byte.eq(self.rx.payload), byte_ready.eq(1)]
-        with m.Elif(got):
-            m.d.sync += byte_ready.eq(0)
-        m.d.comb += [header_crc.data.eq(byte), frame_crc.data.eq(byte)]
+        m.d.comb += [
+            rx_stage.o.ready.eq(taking),
+            header_crc.data.eq(byte),
+            frame_crc.data.eq(byte),
+        ]
 
         op = Signal(8)
         length = Signal(16)
@@ -338,7 +345,17 @@ class Top(wiring.Component):
         lane = Signal(range(max(R, C) + 1))  # weight lane n % C, or activation bank m % R
         base = Signal(_address_bits(2 * weight_half) + 1)  # tile * K, or block * K
         run_m = Signal(range(tp.m_max + 1))
-        response_length = Signal(32)
+        # Result bytes of the RUN, M * row_bytes: on a registered multiplier (a DSP block
+        # on the FPGAs), valid two cycles after `run_m` is set, long before the CRC's two
+        # bytes have arrived and DECIDE reads it. Operands get a 0 on top: unsigned.
+        response_length = Signal(2 * 18)
+        m.submodules.response_length = RegisteredMultiplier(
+            Cat(run_m, 0).as_signed(), Cat(active.row_bytes, 0).as_signed(), response_length
+        )
+        # More than the 16-bit length field holds; a register a cycle behind the product,
+        # still in time: DECIDE comes at least four cycles after `run_m` is set.
+        response_too_long = Signal()
+        m.d.sync += response_too_long.eq(response_length[16:].any())
         supported = Const(
             sum(1 << i for i, mode in enumerate(WEIGHT_MODES) if mode in p.weight_modes), 8
         )
@@ -423,18 +440,17 @@ class Top(wiring.Component):
 
         # Derived layer values, recomputed every cycle from the loading registers (they
         # are needed only at the RUN, long after the header), which keeps the FSM's
-        # decisions out of their logic.
-        result_bytes = Signal.like(loading.result_bytes)
+        # decisions out of their logic. By cases rather than a multiply, which would take
+        # a DSP block.
         with m.If(~loading.requant):
-            m.d.comb += result_bytes.eq(acc_bytes(p.acc_bits))
+            m.d.sync += [
+                loading.result_bytes.eq(acc_bytes(p.acc_bits)),
+                loading.row_bytes.eq(times_constant(loading.n, acc_bytes(p.acc_bits))),
+            ]
         with m.Elif(loading.out_bits <= 8):
-            m.d.comb += result_bytes.eq(1)
+            m.d.sync += [loading.result_bytes.eq(1), loading.row_bytes.eq(loading.n)]
         with m.Else():
-            m.d.comb += result_bytes.eq(2)
-        m.d.sync += [
-            loading.result_bytes.eq(result_bytes),
-            loading.row_bytes.eq(loading.n * loading.result_bytes),
-        ]
+            m.d.sync += [loading.result_bytes.eq(2), loading.row_bytes.eq(loading.n << 1)]
 
         def after_header():
             if table_entries:
@@ -512,11 +528,7 @@ class Top(wiring.Component):
                 discard(Status.TOO_LARGE)
             with m.Else():
                 start_rows("ACTIVATIONS", active.k, m_value)
-                m.d.sync += [
-                    run_m.eq(m_value),
-                    # one multiply (a DSP block on the FPGAs), not a running sum
-                    response_length.eq(m_value * active.row_bytes),
-                ]
+                m.d.sync += run_m.eq(m_value)
 
         def activation_byte():  # byte (m, k) of row-major x -> bank m % R, (m // R) * K + k
             value = byte.as_signed()
@@ -667,7 +679,7 @@ class Top(wiring.Component):
                         with m.If(error == status):
                             bump(name)
                     respond(op, error)
-                with m.Elif((op == Op.RUN) & (response_length > 0xFFFF)):
+                with m.Elif((op == Op.RUN) & response_too_long):
                     bump("too_large")
                     respond(op, Status.TOO_LARGE)
                 with m.Else():
@@ -691,13 +703,7 @@ class Top(wiring.Component):
                             m.d.sync += [layer_valid.eq(1), active_bank.eq(loading_bank)]
                             respond(op, Status.OK)
                         with m.Case(Op.RUN):
-                            m.d.comb += sequencer.run.start.eq(1)
-                            m.d.sync += [
-                                run_active.eq(1),
-                                run_started.eq(1),
-                                run_cycles.eq(0),
-                                stall_cycles.eq(0),
-                            ]
+                            m.d.sync += start_run.eq(1)
                             respond(op, Status.OK, response_length[:16], RESULT_BYTES)
                 m.next = "RESPOND"
 
@@ -706,6 +712,7 @@ class Top(wiring.Component):
                     m.next = "HUNT"
 
         m.d.comb += [
+            sequencer.run.start.eq(start_run),
             sequencer.run.m.eq(run_m),
             self.idle.eq(receiver.ongoing("HUNT") & ~responder.busy & ~run_active),
         ]
