@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from sw.data import load_digits_dataset  # noqa: E402
 from sw.driver import Accelerator  # noqa: E402
 from sw.quant import WeightScheme  # noqa: E402
-from sw.workloads.data import load_digits_dataset  # noqa: E402
 from sw.workloads.digits import TrainConfig, float_row, scheme_report, train_float  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "digits.json"

@@ -9,15 +9,9 @@ import re
 import numpy as np
 import pytest
 
+from sw.data import DataFormatError, load_dataset, load_digits_dataset
+from sw.data.mnist import load_mnist, read_idx, write_idx
 from sw.workloads import digits
-from sw.workloads.data import (
-    DataFormatError,
-    load_dataset,
-    load_digits_dataset,
-    load_mnist,
-    read_idx,
-    write_idx,
-)
 
 CHANCE = 0.1  # ten classes
 SANITY_FLOOR = 3 * CHANCE

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from sw.data import load_digits_dataset
 from sw.kernel import matmul
 from sw.nn import (
     CoreProgram,
@@ -19,7 +20,6 @@ from sw.nn import (
     train_classifier,
 )
 from sw.quant import WeightScheme
-from sw.workloads.data import load_digits_dataset
 
 SCHEMES_4BIT = [WeightScheme(kind, 4) for kind in ("uniform", "sp1", "sp2", "codebook")]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sw.data import DIGITS_SPLIT_SEED, load_digits_dataset
 from sw.nn import CoreProgram, predict
 from sw.quant import WeightScheme
 
 from .backends import open_with_ref
-from .data import DIGITS_SPLIT_SEED, load_digits_dataset
 from .digits import TrainConfig, quantize_model, train_float
 
 SCHEME = WeightScheme("sp2", 4)
@@ -33,7 +33,7 @@ SEED = 0
 DEFAULT_OUT = Path("build/demo")
 DEFAULT_CACHE = Path("build/cache")
 # The cached model is rebuilt when any of these sources (or the configuration) changes.
-SOURCES = ("sw/quant", "sw/nn", "sw/workloads/digits.py", "sw/workloads/data.py")
+SOURCES = ("sw/quant", "sw/nn", "sw/workloads/digits.py", "sw/data")
 
 
 def cache_key(config: TrainConfig) -> str:

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sw.data import DataFormatError, Dataset, load_dataset
 from sw.nn import CoreProgram, QuantMLP, compile_mlp, make_mlp, predict, train_classifier
 from sw.quant import WeightScheme, parse_schemes
 
 from .backends import open_backend, open_with_ref
-from .data import DataFormatError, Dataset, load_dataset
 
 DEFAULT_OUT = Path("build/digits")
 DEFAULT_SCHEMES = "uniform,sp1,sp2,codebook"

@@ -1,22 +1,14 @@
-"""Handwritten-digit data: scikit-learn's 8x8 digits, and MNIST from its IDX files.
-
-Every loader returns a `Dataset` with float features in [0, 1] (one row per image)
-and integer labels, split into train and test sets. Splits are stratified and
-seeded, so they are reproducible.
-"""
+"""MNIST from its four IDX files in a directory the user gives (nothing is downloaded)."""
 
 from __future__ import annotations
 
 import gzip
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-DIGITS_TEST_IMAGES = 360  # 20% of the 1797 images
-DIGITS_SPLIT_SEED = 0  # the fixed split of `qmatmul run digits`
+from .dataset import DataFormatError, Dataset
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -25,60 +17,6 @@ MNIST_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IDX_UBYTE = 0x08
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    x_train: np.ndarray  # (n_train, features) float64 in [0, 1]
-    y_train: np.ndarray  # (n_train,) int64
-    x_test: np.ndarray
-    y_test: np.ndarray
-    image_shape: tuple[int, int]
-    classes: int = 10
-    # Every image in its original order, for `resplit` (train then test for MNIST).
-    pool: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-
-    @property
-    def features(self) -> int:
-        return self.x_train.shape[1]
-
-    def resplit(self, seed: int) -> Dataset:
-        """All images split again (stratified, same test size) under ``seed``.
-
-        For the 8x8 digits ``resplit(DIGITS_SPLIT_SEED)`` is the fixed split.
-        """
-        if self.pool is None:
-            x = np.concatenate([self.x_train, self.x_test])
-            y = np.concatenate([self.y_train, self.y_test])
-        else:
-            x, y = self.pool
-        return split_dataset(self.name, x, y, len(self.y_test), seed, self.image_shape)
-
-
-def split_dataset(name, x, y, test_size: int, seed: int, image_shape) -> Dataset:
-    """A stratified train/test split of ``test_size`` images under ``seed``."""
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, stratify=y, random_state=seed
-    )
-    return Dataset(name, x_train, y_train, x_test, y_test, image_shape, pool=(x, y))
-
-
-def load_digits_dataset(seed: int = DIGITS_SPLIT_SEED) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (pixels 0..16 scaled to [0, 1]), split under ``seed``."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = digits.data.astype(np.float64) / 16.0
-    y = digits.target.astype(np.int64)
-    return split_dataset("digits", x, y, DIGITS_TEST_IMAGES, seed, (8, 8))
-
-
-# ---- MNIST in IDX files ------------------------------------------------------------------
-
-
-class DataFormatError(ValueError):
-    """A data file that is missing or not what its name says."""
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -181,14 +119,3 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     header = struct.pack(">HBB", 0, IDX_UBYTE, array.ndim)
     header += struct.pack(f">{array.ndim}I", *array.shape)
     Path(path).write_bytes(header + array.tobytes())
-
-
-def load_dataset(name: str, path=None, *, seed: int = DIGITS_SPLIT_SEED) -> Dataset:
-    """``digits`` (bundled) or ``mnist`` (IDX files in ``path``)."""
-    if name == "digits":
-        return load_digits_dataset(seed)
-    if name == "mnist":
-        if path is None:
-            raise ValueError("--data mnist needs --path DIR with the four MNIST IDX files")
-        return load_mnist(path)
-    raise ValueError(f"unknown data set {name!r}; use 'digits' or 'mnist'")
