@@ -23,6 +23,12 @@ COMMANDS = {
 WORKLOADS = {
     "digits": ("sw.workloads.digits", "handwritten digits MLP with quantized weights"),
     "qlearn": ("sw.workloads.qlearn", "DQN on CartPole with the Q-network on the core"),
+    "cnn": ("sw.workloads.cnn", "small CNNs compiled from torch graphs onto the core"),
+    "gfbs": ("sw.workloads.gfbs.cli", "GFBS channel pruning; pruned networks on the core"),
+    "coded": ("sw.workloads.coded.cli", "straggler-resilient coded matmul on Ray workers"),
+    "aitm": ("sw.workloads.aitm.cli", "AITM multi-step conversion modelling"),
+    "pde": ("sw.workloads.pde.cli", "learning unknown PDEs from nodal data"),
+    "prrfl": ("sw.workloads.prrfl.cli", "PRR-FL personalized federated learning on Flower"),
 }
 PHYSICS = {
     "nls": ("sw.physics.nls", "normalized solutions of a coupled Schrodinger system"),
