@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hdl.core import MatmulCore  # noqa: E402
-from hdl.params import CoreParams  # noqa: E402
 from sim.runner import build_model, run_cocotb  # noqa: E402
+from sw.device.params import CoreParams  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "core_utilization.json"
 TARGET = 0.95

@@ -8,7 +8,11 @@ Measures, in one run:
   product on `sim`);
 - for the board path: bytes per MAC of the protocol and the share of the link
   spent on framing for batches of 64 rows, against the UART bound of 3 Mbaud (8N1:
-  10 bits per byte), using the iCEBreaker's device configuration.
+  10 bits per byte), using the iCEBreaker's device configuration;
+- a fault run: random faults (stray bytes, truncated frames, garbage, late replies;
+  `sim.faults`) injected over a long run of calls on `sim`, each result checked
+  against the reference: wrong results (must be 0), calls recovered, calls that
+  raised, and the time from a fault to the next right result.
 
 Writes bench/results/link.json.
 """
@@ -25,16 +29,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hdl.configs import device  # noqa: E402
+from sim.faults import run_trials  # noqa: E402
+from sw.device.configs import DEFAULT_BAUD, device  # noqa: E402
+from sw.device.payloads import DeviceInfo, encode_layer, encode_run, result_bytes  # noqa: E402
+from sw.device.protocol import RESPONSE_OVERHEAD, Op, encode_request  # noqa: E402
 from sw.driver import Accelerator  # noqa: E402
-from sw.driver.protocol import Op, encode_layer, encode_request, encode_run, result_bytes  # noqa: E402
 from sw.kernel.cycles import run_cycles  # noqa: E402
 from sw.kernel.random_layer import random_product  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
-UART_BAUD = 3_000_000
+UART_BAUD = DEFAULT_BAUD
 BATCH = 64
 FRAMING_TARGET = 0.10
+FAULT_CALLS = 400
+FAULT_RATE = 0.1
 
 
 def timed(function, repeats: int) -> float:
@@ -59,7 +67,8 @@ def sim_throughput(rng) -> dict:
             product = random_product(rng, BATCH, k, n, mode="spx", requant=True)
             sim.load_layer(product.spec, product.codes)
             seconds = timed(lambda p=product: sim.matmul(p.x), 5)
-            bytes_moved = len(encode_run(product.x)) + BATCH * n + 19
+            request = encode_request(Op.RUN, encode_run(product.x, layer=1))
+            bytes_moved = len(request) + RESPONSE_OVERHEAD + BATCH * n
             macs = BATCH * k * n
             rows.append(
                 {
@@ -83,7 +92,7 @@ def board_link(rng) -> dict:
     """Bytes and time on a 3 Mbaud UART for batches of 64 rows on the iCEBreaker's device
     (the driver sends them as RUNs of at most m_max rows)."""
     params = device("icebreaker")
-    info = params.device_info()
+    info = DeviceInfo.of(params)
     rows = []
     for k, n in sorted({(64, 64), (64, 10), (params.k_max, params.core.channels)}):
         product = random_product(rng, BATCH, k, n, mode="spx", requant=True)
@@ -91,11 +100,13 @@ def board_link(rng) -> dict:
         bytes_total = payload = cycles = 0
         for start in range(0, BATCH, info.m_max):
             chunk = product.x[start : start + info.m_max]
-            request = encode_request(Op.RUN, encode_run(chunk))
-            response = 8 + chunk.shape[0] * n * width
+            request = encode_request(Op.RUN, encode_run(chunk, layer=1))
+            response = RESPONSE_OVERHEAD + chunk.shape[0] * n * width
             bytes_total += len(request) + response
             payload += chunk.size + chunk.shape[0] * n * width
-            cycles += run_cycles(chunk.shape[0], k, n, info.rows, info.cols)
+            cycles += run_cycles(
+                chunk.shape[0], k, n, info.rows, info.cols, latencies=info.latencies
+            )
         link_seconds = bytes_total * 10 / UART_BAUD
         compute_seconds = cycles / info.clock_hz
         macs = BATCH * k * n
@@ -137,6 +148,21 @@ def board_link(rng) -> dict:
     }
 
 
+def fault_run(rng) -> dict:
+    """Random faults among many checked calls on `sim`, the driver retrying as it does."""
+    start = time.monotonic()
+    with Accelerator.open("sim") as acc:
+        report = run_trials(acc, rng, calls=FAULT_CALLS, fault_rate=FAULT_RATE)
+        events = dict(acc.raw.events)
+    return {
+        "calls": FAULT_CALLS,
+        "fault_rate": FAULT_RATE,
+        **report.as_dict(),
+        "link_events": events,
+        "seconds": round(time.monotonic() - start, 1),
+    }
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     start = time.monotonic()
@@ -144,6 +170,7 @@ def main() -> int:
         "benchmark": "link",
         "sim": sim_throughput(rng),
         "board": board_link(rng),
+        "faults": fault_run(rng),
         "seconds": round(time.monotonic() - start, 1),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +195,13 @@ def main() -> int:
         )
     print(
         f"worst framing share: {board['worst_framing_share']:.2%} (target < {FRAMING_TARGET:.0%})"
+    )
+    faults = report["faults"]
+    print(
+        f"fault run: {faults['calls']} calls, faults {faults['faults']}: wrong results "
+        f"{faults['wrong']}, recovered {faults['recovered']}, raised {faults['raised']}, "
+        f"recovery median {faults['recovery_s_median'] * 1e3:.0f} ms "
+        f"(max {faults['recovery_s_max'] * 1e3:.0f} ms)"
     )
     print(f"wrote {RESULTS}")
     return 0

@@ -1,16 +1,20 @@
-"""The boards qmatmul builds for: platform, clock, link, array per weight mode, programmer.
+"""The boards qmatmul builds for: platform, programmer, and what the device is on each.
 
-Each board names a device configuration in `hdl.configs` per weight mode (the
-array and widths sized for its FPGA), so ``sim:<config>`` simulates exactly what
-``make bitstream BOARD=<board>`` builds.
+What a board's device *is* (its clock, its link, a `TopParams` per weight mode) lives
+in one record per board, `sw.device.configs.BOARD_DEVICES`, which the driver reads
+too: ``sim:<config>`` simulates and ``ref:<config>`` imitates exactly what
+``make bitstream BOARD=<board>`` builds. This module adds how to build and program it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from sw.device.configs import BOARD_DEVICES, BoardDevices
+from sw.device.params import TopParams
 
 
 class ULX3S85FPlatform(ULX3S_85F_Platform):
@@ -26,40 +30,49 @@ class ULX3S85FPlatform(ULX3S_85F_Platform):
 class Board:
     name: str
     platform: type
-    family: str  # "ice40" or "ecp5"
-    target_hz: float  # core clock asked of the PLL
-    baud: int
-    configs: dict[str, str]  # weight mode -> hdl.configs device name
-    default_mode: str
     bitstream_suffix: str
     programmer: tuple[str, ...]  # command, before the bitstream path
     programmer_env: str  # environment variable that overrides the programmer
     synth_opts: str = ""
     busy_led: int | None = 0
-    notes: dict[str, str] = field(default_factory=dict)
 
-    def config(self, mode: str | None) -> str:
+    @property
+    def devices(self) -> BoardDevices:
+        return BOARD_DEVICES[self.name]
+
+    @property
+    def family(self) -> str:
+        return self.devices.family
+
+    @property
+    def default_mode(self) -> str:
+        return self.devices.default_mode
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(self.devices.modes)
+
+    def params(self, mode: str | None = None) -> TopParams:
+        """The device built for ``mode`` (the board's default when None)."""
+        return self.devices.modes[self.mode(mode)]
+
+    def config(self, mode: str | None = None) -> str:
+        """The name of that device configuration (for ``sim:`` and ``ref:`` targets)."""
+        return self.devices.config_name(self.mode(mode))
+
+    def mode(self, mode: str | None) -> str:
         mode = mode or self.default_mode
-        if mode not in self.configs:
+        if mode not in self.devices.modes:
             raise ValueError(
-                f"board {self.name} has no {mode!r} build; its modes are {', '.join(self.configs)}"
+                f"board {self.name} has no {mode!r} build; its modes are {', '.join(self.modes)}"
             )
-        return self.configs[mode]
+        return mode
 
 
 BOARDS: dict[str, Board] = {
     "icebreaker": Board(
         name="icebreaker",
         platform=ICEBreakerPlatform,
-        family="ice40",
-        target_hz=24e6,
-        baud=3_000_000,
-        configs={
-            "spx": "icebreaker",
-            "uniform": "icebreaker-uniform",
-            "codebook": "icebreaker-codebook",
-        },
-        default_mode="spx",
         bitstream_suffix=".bin",
         programmer=("iceprog",),
         programmer_env="ICEPROG",
@@ -68,16 +81,12 @@ BOARDS: dict[str, Board] = {
     "ulx3s-85f": Board(
         name="ulx3s-85f",
         platform=ULX3S85FPlatform,
-        family="ecp5",
-        target_hz=84.375e6,
-        baud=3_000_000,
-        configs={"uniform": "ulx3s-85f", "spx": "ulx3s-85f-spx", "codebook": "ulx3s-85f"},
-        default_mode="uniform",
         bitstream_suffix=".bit",
         programmer=("openFPGALoader", "-b", "ulx3s"),
         programmer_env="OPENFPGALOADER",
     ),
 }
+assert set(BOARDS) == set(BOARD_DEVICES), "every board needs both records"
 
 
 def board(name: str) -> Board:

@@ -19,6 +19,7 @@ class Ice40Pll:
     divq: int
     filter_range: int
     output_hz: float
+    input_hz: float
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Ecp5Pll:
     clkfb_div: int
     clkop_div: int
     output_hz: float
+    input_hz: float
 
 
 def ice40_pll(input_hz: float, target_hz: float) -> Ice40Pll:
@@ -46,7 +48,7 @@ def ice40_pll(input_hz: float, target_hz: float) -> Ice40Pll:
                         i + 1 for i, limit in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, 1e12))
                         if pfd < limit
                     )  # fmt: skip
-                    best = Ice40Pll(divr, divf, divq, filter_range, out)
+                    best = Ice40Pll(divr, divf, divq, filter_range, out, input_hz)
     if best is None:
         raise ValueError(f"no iCE40 PLL setting reaches {target_hz / 1e6:g} MHz")
     return best
@@ -67,19 +69,36 @@ def ecp5_pll(input_hz: float, target_hz: float) -> Ecp5Pll:
                 # Closest output first, then the VCO nearest the middle of its range.
                 score = (abs(out - target_hz), abs(vco - 600e6))
                 if best is None or score < best_score:
-                    best, best_score = Ecp5Pll(clki_div, clkfb_div, clkop_div, out), score
+                    best, best_score = Ecp5Pll(clki_div, clkfb_div, clkop_div, out, input_hz), score
     if best is None:
         raise ValueError(f"no ECP5 PLL setting reaches {target_hz / 1e6:g} MHz")
     return best
 
 
-def pll_domain(m: Module, family: str, clock_in, input_hz: float, target_hz: float):
-    """Create the ``sync`` domain from a PLL on ``clock_in`` (the raw pin on iCE40, the
-    buffered clock on ECP5); return the domain and its frequency."""
+def pll_for(family: str, input_hz: float, clock_hz: float) -> Ice40Pll | Ecp5Pll:
+    """The PLL setting that makes exactly ``clock_hz``, or ``ValueError`` before any build:
+    the host is told this clock (IDENTIFY), and the UART divisor comes from it."""
+    if family == "ice40":
+        pll = ice40_pll(input_hz, clock_hz)
+    elif family == "ecp5":
+        pll = ecp5_pll(input_hz, clock_hz)
+    else:
+        raise ValueError(f"unknown FPGA family {family!r}")
+    if abs(pll.output_hz - clock_hz) > 1e-6 * clock_hz:
+        raise ValueError(
+            f"the {family} PLL cannot make {clock_hz / 1e6:g} MHz from {input_hz / 1e6:g} MHz; "
+            f"the nearest is {pll.output_hz / 1e6:g} MHz: choose that clock in "
+            "sw/device/configs.py"
+        )
+    return pll
+
+
+def pll_domain(m: Module, family: str, clock_in, pll: Ice40Pll | Ecp5Pll) -> ClockDomain:
+    """Create the ``sync`` domain from ``pll`` on ``clock_in`` (the raw pin on iCE40, the
+    buffered clock on ECP5)."""
     m.domains.sync = sync = ClockDomain("sync")
     locked = Signal()
     if family == "ice40":
-        pll = ice40_pll(input_hz, target_hz)
         # The iCEBreaker's clock pin is the PLL's own pad: the PLL takes it directly.
         m.submodules.pll = Instance(
             "SB_PLL40_PAD",
@@ -95,10 +114,9 @@ def pll_domain(m: Module, family: str, clock_in, input_hz: float, target_hz: flo
             o_LOCK=locked,
         )
     elif family == "ecp5":
-        pll = ecp5_pll(input_hz, target_hz)
         m.submodules.pll = Instance(
             "EHXPLLL",
-            a_FREQUENCY_PIN_CLKI=str(input_hz / 1e6),
+            a_FREQUENCY_PIN_CLKI=str(pll.input_hz / 1e6),
             a_FREQUENCY_PIN_CLKOP=str(pll.output_hz / 1e6),
             a_ICP_CURRENT="12",
             a_LPF_RESISTOR="8",
@@ -133,4 +151,4 @@ def pll_domain(m: Module, family: str, clock_in, input_hz: float, target_hz: flo
     else:
         raise ValueError(f"unknown FPGA family {family!r}")
     m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-    return sync, pll.output_hz
+    return sync

@@ -1,68 +1,98 @@
-"""The design that goes on a board: PLL, UART PHY, a receive FIFO, and `hdl.top.Top`."""
+"""The design that goes on a board: PLL and pins around `BoardLink` (UART, FIFO, device).
+
+`BoardLink` is everything clocked by the core clock: the UART PHY, a receive FIFO
+and `hdl.top.Top`, with the UART's two pins as plain signals, so that it can be
+simulated whole (tests/test_board_link.py drives its rx pin bit by bit). `BoardTop`
+adds the PLL, the pin buffers and the busy LED for a real board.
+"""
 
 from __future__ import annotations
 
 from amaranth import Elaboratable, Module
-from amaranth.lib import fifo, io
+from amaranth.lib import fifo, io, wiring
+from amaranth.lib.wiring import In, Out
 
-from hdl.top import Top, TopParams
+from hdl.top import Top
 from hdl.uart import UARTReceiver, UARTTransmitter
+from sw.device.params import TopParams
 
-from .clocks import pll_domain
+from .clocks import pll_domain, pll_for
 
 # Bytes the board can take while the device is busy answering (the host normally
 # waits for each answer, so this only matters for stray bytes).
 RECEIVE_FIFO_DEPTH = 512
 
 
-class BoardTop(Elaboratable):
-    def __init__(self, board, params: TopParams):
-        self.board = board
-        self.params = params
-        self.clock_hz: float | None = None  # known once elaborated (the PLL's exact output)
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clock cycles per bit; refuses a clock that cannot make ``baud`` within 2%."""
+    divisor = round(clock_hz / baud)
+    error = abs(clock_hz / divisor - baud) / baud
+    if error > 0.02:
+        raise ValueError(
+            f"{clock_hz / 1e6:g} MHz cannot make {baud} baud within 2% (off by {error:.1%})"
+        )
+    return divisor
+
+
+class BoardLink(wiring.Component):
+    """UART receiver -> receive FIFO -> device -> UART transmitter, all in ``sync``."""
+
+    def __init__(self, params: TopParams, divisor: int, *, fifo_depth: int = RECEIVE_FIFO_DEPTH):
+        self.params, self.divisor, self.fifo_depth = params, divisor, fifo_depth
+        super().__init__({"rx_pin": In(1, init=1), "tx_pin": Out(1), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        board = self.board
+        m.submodules.receiver = receiver = UARTReceiver(self.divisor)
+        m.submodules.transmitter = transmitter = UARTTransmitter(self.divisor)
+        m.submodules.inbox = inbox = fifo.SyncFIFOBuffered(width=8, depth=self.fifo_depth)
+        m.submodules.device = device = Top(self.params)
+        # A UART cannot hold the host back: a byte that finds the FIFO full is lost (the
+        # receiver keeps only the newest), and the frame's CRC catches it.
+        wiring.connect(m, receiver.bytes, inbox.w_stream)
+        wiring.connect(m, inbox.r_stream, device.rx)
+        wiring.connect(m, device.tx, transmitter.bytes)
+        m.d.comb += [
+            receiver.pin.eq(self.rx_pin),
+            self.tx_pin.eq(transmitter.pin),
+            self.busy.eq(~device.idle),
+        ]
+        return m
+
+
+class BoardTop(Elaboratable):
+    def __init__(self, board, mode: str | None = None):
+        self.board = board
+        self.params = board.params(mode)
+        devices = board.devices
+        # Both checked before anything is synthesized: the clock the PLL must make
+        # exactly, and the UART divisor that clock gives.
+        input_hz = board.platform().default_clk_frequency
+        self.pll = pll_for(devices.family, input_hz, devices.clock_hz)
+        self.divisor = uart_divisor(devices.clock_hz, devices.baud)
+
+    @property
+    def clock_hz(self) -> float:
+        return self.pll.output_hz
+
+    def elaborate(self, platform):
+        m = Module()
         clock_pin = platform.request(platform.default_clk, dir="-")
-        if board.family == "ice40":
+        if self.board.family == "ice40":
             clock_in = clock_pin  # the PLL takes the pad itself
         else:
             m.submodules.clock_buffer = clock_buffer = io.Buffer("i", clock_pin)
             clock_in = clock_buffer.i
-        input_hz = platform.default_clk_frequency
-        sync, self.clock_hz = pll_domain(m, board.family, clock_in, input_hz, board.target_hz)
+        sync = pll_domain(m, self.board.family, clock_in, self.pll)
         platform.add_clock_constraint(sync.clk, self.clock_hz)
 
-        divisor = round(self.clock_hz / board.baud)
-        error = abs(self.clock_hz / divisor - board.baud) / board.baud
-        if error > 0.02:
-            raise ValueError(
-                f"{self.clock_hz / 1e6:g} MHz cannot make {board.baud} baud within 2% "
-                f"(off by {error:.1%})"
-            )
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
-        m.submodules.receiver = receiver = UARTReceiver(divisor)
-        m.submodules.transmitter = transmitter = UARTTransmitter(divisor)
-        m.submodules.inbox = inbox = fifo.SyncFIFOBuffered(width=8, depth=RECEIVE_FIFO_DEPTH)
-        m.submodules.device = device = Top(self.params)
-        m.d.comb += [
-            receiver.pin.eq(rx_pin.i),
-            tx_pin.o.eq(transmitter.pin),
-            inbox.w_data.eq(receiver.bytes.payload),
-            inbox.w_en.eq(receiver.bytes.valid),
-            receiver.bytes.ready.eq(1),  # a byte that finds the FIFO full is lost
-            device.rx.payload.eq(inbox.r_data),
-            device.rx.valid.eq(inbox.r_rdy),
-            inbox.r_en.eq(device.rx.ready),
-            transmitter.bytes.payload.eq(device.tx.payload),
-            transmitter.bytes.valid.eq(device.tx.valid),
-            device.tx.ready.eq(transmitter.bytes.ready),
-        ]
-        if board.busy_led is not None:
-            led = platform.request("led", board.busy_led, dir="-")
+        m.submodules.link = link = BoardLink(self.params, self.divisor)
+        m.d.comb += [link.rx_pin.eq(rx_pin.i), tx_pin.o.eq(link.tx_pin)]
+        if self.board.busy_led is not None:
+            led = platform.request("led", self.board.busy_led, dir="-")
             m.submodules.led = led_buffer = io.Buffer("o", led)
-            m.d.comb += led_buffer.o.eq(~device.idle)
+            m.d.comb += led_buffer.o.eq(link.busy)
         return m

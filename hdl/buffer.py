@@ -6,7 +6,7 @@ critical path. Here the RAM is split into banks that are all read at once, each 
 deep as one ECP5 block RAM holds words of the lane width (16 kbit: 4096 x 4,
 2048 x 8, ...). Each bank's output is registered (the block RAM's own output
 register takes it) and the wanted bank is picked from those registers into one
-more, so reads take `READ_LATENCY` cycles whatever the depth. (Shallower banks,
+more, so reads take `BankedRAM.READ_LATENCY` cycles whatever the depth. (Shallower banks,
 1024 words, also crash Yosys 0.70's abc9 on the 12 x 12 ULX3S design.)
 """
 
@@ -17,11 +17,15 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-READ_LATENCY = 3  # address in; bank output; registered bank output; selected word
+from sw.device import latency
+
 BLOCK_RAM_BITS = 16384  # data bits of an ECP5 DP16KD; an iCE40 bank spans several EBRs
 
 
 class BankedRAM(wiring.Component):
+    # address in; bank output; registered bank output; selected word
+    READ_LATENCY = latency.BUFFER_READ
+
     def __init__(self, shape, depth: int, *, granularity=None):
         self.shape, self.depth, self.granularity = shape, depth, granularity
         lane_bits = granularity or Shape.cast(shape).width
@@ -36,7 +40,7 @@ class BankedRAM(wiring.Component):
                 "write_data": In(shape),
                 "write_enable": In(lanes),  # one bit per `granularity`-wide lane
                 "read_address": In(address),
-                "read_data": Out(shape),  # READ_LATENCY cycles after read_address
+                "read_data": Out(shape),  # `READ_LATENCY` cycles after read_address
             }
         )
 
@@ -62,11 +66,14 @@ class BankedRAM(wiring.Component):
             registered = Signal.like(read.data, name=f"bank_{index}_data")
             m.d.sync += registered.eq(read.data)
             outputs.append(registered)
-        # Which bank, delayed to line up with the registered outputs.
-        bank_index = [Signal(range(self.banks), name=f"bank_index_{i}") for i in range(2)]
-        m.d.sync += [
-            bank_index[0].eq(self.read_address[low:]),  # empty with one bank
-            bank_index[1].eq(bank_index[0]),
-        ]
-        m.d.sync += self.read_data.eq(Array(outputs)[bank_index[1]])
+        if self.banks == 1:  # no bank to pick: the last register is the selection's
+            m.d.sync += self.read_data.eq(outputs[0])
+        else:
+            # Which bank, delayed to line up with the registered outputs.
+            bank_index = [Signal(range(self.banks), name=f"bank_index_{i}") for i in range(2)]
+            m.d.sync += [
+                bank_index[0].eq(self.read_address[low:]),
+                bank_index[1].eq(bank_index[0]),
+                self.read_data.eq(Array(outputs)[bank_index[1]]),
+            ]
         return m

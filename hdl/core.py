@@ -25,22 +25,18 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.kernel.cycles import REQUANT_LATENCY
+from sw.device import latency
+from sw.device.params import CoreParams
+from sw.device.protocol import WeightMode
+from sw.device.tables import spx_entry_layout, table_entry_bits, uses_table
 
-from .decode import (
-    multiplier_weight,
-    spx_entry,
-    spx_entry_layout,
-    table_entry_bits,
-    uses_table,
-)
+from .decode import multiplier_weight, spx_entry
 from .multiplier import RegisteredMultiplier, times_constant
-from .params import MODE_INDEX, CoreParams
 from .requant import Requantizer, requant_control_signature
 
 # Output FIFO depth: enough for everything in the requantizer plus the FIFO's own
 # latency, so that with `results` always ready the drain never waits for credit.
-OUTPUT_FIFO_DEPTH = REQUANT_LATENCY + 4
+OUTPUT_FIFO_DEPTH = Requantizer.LATENCY + 4
 
 
 def operand_layout(params: CoreParams) -> data.StructLayout:
@@ -63,7 +59,7 @@ def result_layout(params: CoreParams) -> data.StructLayout:
 def core_control_signature(params: CoreParams) -> wiring.Signature:
     """Per-layer settings, driven by whoever owns the core (the top or a testbench)."""
     members = {
-        "mode": Out(range(len(MODE_INDEX))),
+        "mode": Out(range(len(WeightMode))),
         # Tables come in two banks: the core reads `bank` while the other is loaded,
         # so a layer being loaded never disturbs the one in use.
         "bank": Out(1),
@@ -80,6 +76,12 @@ def core_control_signature(params: CoreParams) -> wiring.Signature:
 
 
 class MatmulCore(wiring.Component):
+    # Cycles from accepting a beat to its accumulate, the bubble of a tile's hand-over to
+    # the drain, and from the requantizer's output to a result leaving the output FIFO.
+    ARRAY_LATENCY = latency.ARRAY
+    HANDOVER_LATENCY = latency.HANDOVER
+    OUTPUT_FIFO_LATENCY = latency.OUTPUT_FIFO
+
     def __init__(self, params: CoreParams):
         self.params = params
         super().__init__(
@@ -100,8 +102,8 @@ class MatmulCore(wiring.Component):
         mode_spx = Signal()
         mode_codebook = Signal()
         m.d.sync += [
-            mode_spx.eq(control.mode == MODE_INDEX["spx"]),
-            mode_codebook.eq(control.mode == MODE_INDEX["codebook"]),
+            mode_spx.eq(control.mode == WeightMode.SPX),
+            mode_codebook.eq(control.mode == WeightMode.CODEBOOK),
         ]
 
         # The decode table: codebook levels or SPx shift descriptors, one per code,

@@ -1,80 +1,22 @@
 """Weight decode at the array edge: one decoder per column, shared by all rows.
 
-``uniform`` codes are sign-extended; ``codebook`` and ``spx`` codes index a small
-programmable table (``2**weight_bits`` entries) loaded with each layer. A codebook
-entry is a signed 8-bit level for the multiplier; an SPx entry holds the sign and,
-per term, a present bit and an exponent for the shift-and-add datapath. The entry
-formats below are the hardware side of `sw.kernel.codes`; the host fills the table
-with `decode_table_entries`.
+``uniform`` codes are sign-extended; ``codebook`` and ``spx`` codes index the small
+programmable table loaded with each layer, whose entries `sw.device.tables` defines
+(a signed 8-bit level for the multiplier; for SPx the sign and, per term, a present
+bit and an exponent for the shift-and-add datapath). A core without the SPx table
+decodes one fixed SPx layout by wiring alone.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from amaranth import Cat, Const, Mux, Value, unsigned
-from amaranth.lib import data
+from amaranth import Cat, Const, Mux, Value
 
-from sw.kernel import LayerSpec, decode, encode, spx_split
+from sw.device.params import CoreParams
+from sw.device.tables import spx_entry_layout
 from sw.kernel.spec import CODEBOOK_ENTRY_BITS
 
-from .params import CoreParams
 
-
-def spx_entry_layout(params: CoreParams) -> data.StructLayout:
-    term = data.StructLayout({"present": 1, "exponent": unsigned(params.shift_bits)})
-    return data.StructLayout({"negative": 1, "terms": data.ArrayLayout(term, params.spx_terms)})
-
-
-def table_entry_bits(params: CoreParams) -> int:
-    bits = 0
-    if "codebook" in params.weight_modes:
-        bits = CODEBOOK_ENTRY_BITS
-    if params.has_shift_add and params.spx_programmable:
-        bits = max(bits, spx_entry_layout(params).size)
-    return bits
-
-
-def uses_table(params: CoreParams) -> bool:
-    return table_entry_bits(params) > 0
-
-
-def decode_table_entries(spec: LayerSpec, params: CoreParams) -> list[int]:
-    """The table words (``2**params.weight_bits`` of them) that make the core decode ``spec``."""
-    params.check_spec(spec)
-    depth = 1 << params.weight_bits
-    entries = [0] * depth
-    if spec.weight_mode == "codebook":
-        for code, level in enumerate(spec.codebook):
-            entries[code] = level & ((1 << CODEBOOK_ENTRY_BITS) - 1)
-    elif spec.weight_mode == "spx" and params.spx_programmable:
-        layout = spx_entry_layout(params)
-        term_layout = layout["terms"].shape.elem_shape
-        for code in range(1 << spec.weight_bits):
-            split = spx_split(spec, code)
-            word = int(split.negative) << layout["negative"].offset
-            terms_offset = layout["terms"].offset
-            for t, term in enumerate(split.terms):
-                base = terms_offset + t * term_layout.size
-                word |= int(term.present) << (base + term_layout["present"].offset)
-                word |= term.exponent << (base + term_layout["exponent"].offset)
-            entries[code] = word
-    return entries
-
-
-def hardware_codes(codes, spec: LayerSpec, params: CoreParams) -> np.ndarray:
-    """Codes as the core reads them: uniform codes are re-encoded at the core's width
-    (sign extension), SPx codes into a fixed SPx decoder's layout; table-indexed codes
-    are used as they are."""
-    params.check_spec(spec)
-    if spec.weight_mode == "spx" and not params.spx_programmable:
-        return encode(decode(codes, spec), params.fixed_spx_spec)
-    if spec.weight_mode != "uniform" or spec.weight_bits == params.weight_bits:
-        return np.asarray(codes, dtype=np.int64)
-    wide = LayerSpec(weight_bits=params.weight_bits, weight_mode="uniform")
-    return encode(decode(codes, spec), wide)
-
-
-def decode_uniform(code: Value, params: CoreParams) -> Value:
+def decode_uniform(code: Value) -> Value:
     """A uniform code is the signed weight: reinterpret its bits."""
     return code.as_signed()
 
@@ -86,10 +28,10 @@ def decode_codebook(entry: Value) -> Value:
 def multiplier_weight(code: Value, entry: Value, is_codebook: Value, params: CoreParams) -> Value:
     """The signed weight fed to the multiplier for uniform/codebook modes."""
     if "codebook" not in params.weight_modes:
-        return decode_uniform(code, params)
+        return decode_uniform(code)
     if "uniform" not in params.weight_modes:
         return decode_codebook(entry)
-    return Mux(is_codebook, decode_codebook(entry), decode_uniform(code, params))
+    return Mux(is_codebook, decode_codebook(entry), decode_uniform(code))
 
 
 def spx_entry(code: Value, entry: Value, params: CoreParams) -> Value:

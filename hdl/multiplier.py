@@ -58,8 +58,11 @@ def ecp5_mult18x18d(a, b, product) -> Instance:
     }
     for i, (bit_a, bit_b) in enumerate(zip(sign_extended(a), sign_extended(b), strict=True)):
         ports[f"i_A{i}"], ports[f"i_B{i}"], ports[f"i_C{i}"] = bit_a, bit_b, 0
-    for i in range(len(product)):
-        ports[f"o_P{i}"] = product[i]
+    # Every output connected (the top bits a product does not need to a spare signal),
+    # so that the instance is complete for simulation and lint.
+    spare = Signal(2 * DSP_WIDTH - len(product) or 1, name="unused_product_bits")
+    for i in range(2 * DSP_WIDTH):
+        ports[f"o_P{i}"] = product[i] if i < len(product) else spare[i - len(product)]
     return Instance(
         "MULT18X18D",
         p_REG_INPUTA_CLK="CLK0",

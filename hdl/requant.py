@@ -17,14 +17,14 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.kernel.cycles import REQUANT_LATENCY
+from sw.device import latency
+from sw.device.params import CoreParams
 
-from .multiplier import RegisteredMultiplier
-from .params import CoreParams
+from .multiplier import DSP_WIDTH, RegisteredMultiplier
 
 # On ECP5 the multiply is cut into pieces this wide: with a 0 or the sign on top each
 # is an 18-bit signed DSP operand.
-ECP5_PIECE_BITS = 17
+ECP5_PIECE_BITS = DSP_WIDTH - 1
 
 
 def requant_param_layout(params: CoreParams) -> data.StructLayout:
@@ -53,7 +53,9 @@ def requant_control_signature(params: CoreParams) -> wiring.Signature:
 
 
 class Requantizer(wiring.Component):
-    """Requantizes one accumulator value per cycle (latency `REQUANT_LATENCY`)."""
+    """Requantizes one accumulator value per cycle, `LATENCY` cycles from in to out."""
+
+    LATENCY = latency.REQUANT
 
     def __init__(self, params: CoreParams, *, piece_bits: int | None = None):
         self.params = params
@@ -106,7 +108,7 @@ class Requantizer(wiring.Component):
         # Valid and last travel beside the arithmetic. A raw (not requantized) value
         # takes the same path with multiplier 1, shift 0, no bias and no clamp, so no
         # second copy of it has to be carried through the pipeline.
-        depth = REQUANT_LATENCY
+        depth = self.LATENCY
         valid = [Signal(name=f"valid_{i}") for i in range(depth)]
         last = [Signal(name=f"last_{i}") for i in range(depth)]
         value_in = Signal(signed(p.acc_bits))

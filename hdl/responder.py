@@ -1,7 +1,8 @@
 """Device-to-host frames, and the serializer that turns results into payload bytes.
 
-`Responder` sends ``0x5A | op | status | len | crc8 | payload | crc16`` (the format
-in `sw.driver.protocol`), pulling the payload from a byte stream, so a RUN's
+`Responder` sends ``0x5A | header | crc8 | payload | crc16``, the header being
+`sw.device.protocol.RESPONSE_HEADER` (op, tag, status, length) sent a byte at a
+time through its layout. It pulls the payload from a byte stream, so a RUN's
 results go out while the core still computes.
 """
 
@@ -11,17 +12,17 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.driver.protocol import DEVICE_SYNC
+from sw.device.protocol import DEVICE_SYNC, RESPONSE_HEADER, layout_bytes
+
+HEADER_BYTES = layout_bytes(RESPONSE_HEADER)
 
 
 class Responder(wiring.Component):
     def __init__(self):
         super().__init__(
             {
-                "start": In(1),  # pulse: send a frame with the fields below
-                "op": In(8),
-                "status": In(8),
-                "length": In(16),
+                "start": In(1),  # pulse: send a frame with this header
+                "header": In(RESPONSE_HEADER),
                 "payload": In(stream.Signature(8)),
                 "tx": Out(stream.Signature(8)),
                 "busy": Out(1),
@@ -32,20 +33,17 @@ class Responder(wiring.Component):
         m = Module()
         m.submodules.header_crc = header_crc = crc.catalog.CRC8_SMBUS(8).create()
         m.submodules.frame_crc = frame_crc = crc.catalog.CRC16_CCITT_FALSE(8).create()
-        op, status, length = Signal(8), Signal(8), Signal(16)
+        header = Signal(RESPONSE_HEADER)
+        header_index = Signal(range(HEADER_BYTES))
         remaining = Signal(16)
         # remaining == 0, as a register: the zero test of 16 bits would otherwise sit
         # in the path from here through the payload's ready into the serializer.
         payload_over = Signal()
         sent = self.tx.valid & self.tx.ready
-        m.d.comb += [
-            header_crc.data.eq(self.tx.payload),
-            frame_crc.data.eq(self.tx.payload),
-        ]
+        m.d.comb += [header_crc.data.eq(self.tx.payload), frame_crc.data.eq(self.tx.payload)]
 
-        def header_byte(value, next_state, *, header=True):
-            m.d.comb += [self.tx.payload.eq(value), self.tx.valid.eq(1)]
-            m.d.comb += [header_crc.valid.eq(sent & header), frame_crc.valid.eq(sent)]
+        def send(value, next_state):
+            m.d.comb += [self.tx.payload.eq(value), self.tx.valid.eq(1), self.busy.eq(1)]
             with m.If(sent):
                 m.next = next_state
 
@@ -53,32 +51,25 @@ class Responder(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [
-                        op.eq(self.op),
-                        status.eq(self.status),
-                        length.eq(self.length),
-                        remaining.eq(self.length),
-                        payload_over.eq(self.length == 0),
+                        header.eq(self.header),
+                        header_index.eq(0),
+                        remaining.eq(self.header.length),
+                        payload_over.eq(self.header.length == 0),
                     ]
                     m.next = "SYNC"
             with m.State("SYNC"):
-                m.d.comb += [self.tx.payload.eq(DEVICE_SYNC), self.tx.valid.eq(1), self.busy.eq(1)]
+                m.d.comb += [header_crc.start.eq(1), frame_crc.start.eq(1)]
+                send(DEVICE_SYNC, "HEADER")
+            with m.State("HEADER"):
+                m.d.comb += [header_crc.valid.eq(sent), frame_crc.valid.eq(sent)]
+                send(header.as_value().word_select(header_index, 8), "HEADER")
                 with m.If(sent):
-                    m.next = "OP"
-            with m.State("OP"):
-                m.d.comb += [self.busy.eq(1), header_crc.start.eq(1), frame_crc.start.eq(1)]
-                header_byte(op, "STATUS")
-            with m.State("STATUS"):
-                m.d.comb += self.busy.eq(1)
-                header_byte(status, "LENGTH_LOW")
-            with m.State("LENGTH_LOW"):
-                m.d.comb += self.busy.eq(1)
-                header_byte(length[:8], "LENGTH_HIGH")
-            with m.State("LENGTH_HIGH"):
-                m.d.comb += self.busy.eq(1)
-                header_byte(length[8:], "HEADER_CHECK")
+                    m.d.sync += header_index.eq(header_index + 1)
+                    with m.If(header_index == HEADER_BYTES - 1):
+                        m.next = "HEADER_CHECK"
             with m.State("HEADER_CHECK"):
-                m.d.comb += self.busy.eq(1)
-                header_byte(header_crc.crc, "PAYLOAD", header=False)
+                m.d.comb += frame_crc.valid.eq(sent)
+                send(header_crc.crc, "PAYLOAD")
             with m.State("PAYLOAD"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(payload_over):
@@ -92,23 +83,11 @@ class Responder(wiring.Component):
                     ]
                     with m.If(sent):
                         m.d.sync += [remaining.eq(remaining - 1), payload_over.eq(remaining == 1)]
-            # The CRC goes most significant byte first (see sw.driver.protocol).
+            # The CRC goes most significant byte first (see sw.device.protocol).
             with m.State("CHECK_HIGH"):
-                m.d.comb += [
-                    self.tx.payload.eq(frame_crc.crc[8:]),
-                    self.tx.valid.eq(1),
-                    self.busy.eq(1),
-                ]
-                with m.If(sent):
-                    m.next = "CHECK_LOW"
+                send(frame_crc.crc[8:], "CHECK_LOW")
             with m.State("CHECK_LOW"):
-                m.d.comb += [
-                    self.tx.payload.eq(frame_crc.crc[:8]),
-                    self.tx.valid.eq(1),
-                    self.busy.eq(1),
-                ]
-                with m.If(sent):
-                    m.next = "IDLE"
+                send(frame_crc.crc[:8], "IDLE")
         return m
 
 

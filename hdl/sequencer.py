@@ -20,8 +20,9 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sw.device.params import CoreParams
+
 from .core import operand_layout
-from .params import CoreParams
 
 # FIFO entries beyond the reads in flight, so that one beat per cycle keeps flowing.
 OPERAND_FIFO_SLACK = 3

@@ -15,9 +15,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hdl.core import operand_layout, result_layout
-from hdl.decode import decode_table_entries, hardware_codes, uses_table
-from hdl.params import MODE_INDEX, CoreParams
 from hdl.requant import requant_param_layout
+from sw.device.params import CoreParams
+from sw.device.protocol import WeightMode
+from sw.device.tables import decode_table_entries, hardware_codes, uses_table
 from sw.kernel import LayerSpec, result_order, tiles
 
 from .packing import Packer
@@ -102,7 +103,7 @@ class CoreBench:
         """Point the core at a loaded bank, with the layer's mode and output settings."""
         dut = self.dut
         dut.control__bank.value = bank
-        dut.control__mode.value = MODE_INDEX[spec.weight_mode]
+        dut.control__mode.value = WeightMode.of(spec.weight_mode)
         dut.control__requant__enable.value = int(spec.requant is not None)
         if spec.requant is not None:
             dut.control__requant__relu.value = int(spec.requant.relu)

@@ -3,6 +3,9 @@
 // reaches a board's UART. Prints the terminal's path on stdout, then runs until
 // SIGTERM, SIGINT or the death of its parent.
 //
+// Options: --stall=P holds the device's output back (tx ready low) on a random
+// fraction P of cycles, as a slow link would; --seed=S seeds that choice.
+//
 // The clock runs while the device has work (a frame part way in, a run, bytes to
 // send); when it is idle the harness sleeps on the terminal instead of spinning.
 #include "Vtop.h"
@@ -17,6 +20,8 @@
 #include <deque>
 #include <fcntl.h>
 #include <poll.h>
+#include <random>
+#include <string>
 #include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -31,6 +36,19 @@ static void on_signal(int) { stopping = 1; }
 static const uint64_t POLL_INTERVAL = 256;
 
 int main(int argc, char** argv) {
+    double stall = 0.0;
+    unsigned seed = 1;
+    for (int i = 1; i < argc; i++) {
+        std::string arg = argv[i];
+        if (arg.rfind("--stall=", 0) == 0) stall = std::stod(arg.substr(8));
+        else if (arg.rfind("--seed=", 0) == 0) seed = std::stoul(arg.substr(7));
+    }
+    if (stall < 0.0 || stall >= 1.0) {
+        fprintf(stderr, "pty_harness: --stall must be in [0, 1)\n");
+        return 2;
+    }
+    std::mt19937 random(seed);
+    std::bernoulli_distribution stalled(stall);
     Verilated::commandArgs(argc, argv);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     signal(SIGTERM, on_signal);
@@ -77,7 +95,7 @@ int main(int argc, char** argv) {
 
         top->PORT(rx, valid) = !rx.empty();
         top->PORT(rx, payload) = rx.empty() ? 0 : rx.front();
-        top->PORT(tx, ready) = 1;
+        top->PORT(tx, ready) = stall > 0.0 ? !stalled(random) : 1;
         top->clk = 0;
         top->eval();
         bool received = top->PORT(rx, valid) && top->PORT(rx, ready);

@@ -8,6 +8,8 @@ configuration once and every cocotb run reuses it; a changed design rebuilds.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +36,22 @@ VERILATOR_WAIVERS = {
 }
 WAIVER_FLAGS = tuple(f"-Wno-{name}" for name in VERILATOR_WAIVERS)
 MAKE_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+MODELS = Path(__file__).resolve().parent / "models"
+# Behavioural models of the vendor primitives a family's gateware instantiates.
+FAMILY_MODELS = {"ecp5": (MODELS / "MULT18X18D.v",), "ice40": (), None: ()}
+
+
+class SimulationPlatform:
+    """What the gateware asks of a platform when it is elaborated for simulation: only
+    the FPGA family, so that it instantiates that family's primitives (ECP5 DSP blocks),
+    which `FAMILY_MODELS` then supply."""
+
+    def __init__(self, family: str | None = None):
+        self.family = family
+
+
+def model_sources(family: str | None) -> tuple[Path, ...]:
+    return FAMILY_MODELS[family]
 
 
 def setup_verilator() -> Path:
@@ -56,8 +74,9 @@ def setup_verilator() -> Path:
     return root
 
 
-def to_verilog(component, name: str) -> str:
-    return verilog.convert(component, name=name, emit_src=False)
+def to_verilog(component, name: str, family: str | None = None) -> str:
+    platform = SimulationPlatform(family) if family else None
+    return verilog.convert(component, name=name, platform=platform, emit_src=False)
 
 
 @dataclass(frozen=True)
@@ -70,15 +89,21 @@ class Model:
     verilog_path: Path
 
 
-def build_model(name: str, component, *, toplevel: str = "top", extra_args=()) -> Model:
-    """Convert ``component`` to Verilog and build it with Verilator, unless already built."""
+def build_model(
+    name: str, component, *, toplevel: str = "top", extra_args=(), family: str | None = None
+) -> Model:
+    """Convert ``component`` to Verilog and build it with Verilator, unless already built.
+
+    With ``family``, the gateware is elaborated for that FPGA family and built with the
+    behavioural models of the primitives it instantiates."""
     from cocotb_tools.runner import get_runner
 
     setup_verilator()
-    source = to_verilog(component, toplevel)
-    digest = hashlib.sha256((source + repr(WAIVER_FLAGS) + repr(extra_args)).encode()).hexdigest()[
-        :12
-    ]
+    source = to_verilog(component, toplevel, family)
+    models = model_sources(family)
+    fingerprint = source + repr(WAIVER_FLAGS) + repr(extra_args)
+    fingerprint += "".join(path.read_text() for path in models)
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
     build_dir = BUILD_ROOT / f"{name}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
     verilog_path = build_dir / f"{toplevel}.v"
@@ -89,7 +114,7 @@ def build_model(name: str, component, *, toplevel: str = "top", extra_args=()) -
     runner = get_runner("verilator")
     with verilator_make_fix():
         runner.build(
-            sources=[verilog_path],
+            sources=[verilog_path, *models],
             hdl_toplevel=toplevel,
             build_dir=build_dir,
             build_args=[*WAIVER_FLAGS, *extra_args],
@@ -98,21 +123,80 @@ def build_model(name: str, component, *, toplevel: str = "top", extra_args=()) -
     return model
 
 
-def build_executable(name: str, component, main_cpp: Path, *, toplevel: str = "top") -> Path:
+# What a generated design depends on besides its parameters: a change to any of these
+# files rebuilds every model that was looked up by key.
+GATEWARE_SOURCES = ("hdl", "sw/device", "sw/kernel", "boards", "sim/models")
+
+
+@functools.cache
+def gateware_digest() -> str:
+    digest = hashlib.sha256()
+    for folder in GATEWARE_SOURCES:
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.suffix in (".py", ".v") and path.is_file():
+                digest.update(str(path.relative_to(REPO)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@contextmanager
+def build_lock(name: str):
+    """One build of ``name`` at a time, across processes (tests run simulators in several)."""
+    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_ROOT / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build_executable(
+    name: str,
+    component,
+    main_cpp: Path,
+    *,
+    toplevel: str = "top",
+    family: str | None = None,
+    key=None,
+) -> Path:
     """Build ``component`` with a C++ ``main_cpp`` into a standalone Verilator binary.
 
-    Cached like `build_model`: by the hash of the Verilog and of the harness source.
+    Cached like `build_model`: by the hash of the Verilog, the models and the harness.
+    With ``key`` (a repr-able description of the design, e.g. its parameters), a build
+    found under that key and the current gateware sources is reused without generating
+    the Verilog again (seconds for a big array); ``component`` may then be a function
+    that makes it, called only when a build is needed.
     """
-    import subprocess
 
     setup_verilator()
-    source = to_verilog(component, toplevel)
+    models = model_sources(family)
     harness = Path(main_cpp).read_text()
-    digest = hashlib.sha256((source + harness + repr(WAIVER_FLAGS)).encode()).hexdigest()[:12]
-    build_dir = BUILD_ROOT / f"{name}-{digest}"
-    binary = build_dir / f"V{toplevel}"
-    if binary.exists():
-        return binary
+    fixed = harness + repr(WAIVER_FLAGS) + "".join(path.read_text() for path in models)
+    marker = None
+    if key is not None:
+        quick = hashlib.sha256((repr((key, family, toplevel)) + fixed + gateware_digest()).encode())
+        marker = BUILD_ROOT / "by-key" / f"{name}-{quick.hexdigest()[:16]}"
+        if marker.exists() and Path(marker.read_text()).exists():
+            return Path(marker.read_text())
+    with build_lock(name):
+        if marker is not None and marker.exists() and Path(marker.read_text()).exists():
+            return Path(marker.read_text())  # another process built it meanwhile
+        source = to_verilog(component() if callable(component) else component, toplevel, family)
+        digest = hashlib.sha256((source + fixed).encode()).hexdigest()[:12]
+        build_dir = BUILD_ROOT / f"{name}-{digest}"
+        binary = build_dir / f"V{toplevel}"
+        if not binary.exists():
+            _verilate(name, source, build_dir, toplevel, models, main_cpp)
+        if marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(binary))
+    return binary
+
+
+def _verilate(name, source, build_dir, toplevel, models, main_cpp) -> None:
+    import subprocess
+
     build_dir.mkdir(parents=True, exist_ok=True)
     verilog_path = build_dir / f"{toplevel}.v"
     verilog_path.write_text(source)
@@ -134,17 +218,17 @@ def build_executable(name: str, component, main_cpp: Path, *, toplevel: str = "t
         "-O2",
         *WAIVER_FLAGS,
         str(verilog_path),
+        *(str(path) for path in models),
         str(Path(main_cpp).resolve()),
     ]
     with verilator_make_fix():
         result = subprocess.run(command, capture_output=True, text=True, cwd=build_dir)
     (build_dir / "build.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0 or not binary.exists():
+    if result.returncode != 0 or not (build_dir / f"V{toplevel}").exists():
         raise RuntimeError(
             f"Verilator build of {name} failed; see {build_dir / 'build.log'}:\n"
             + (result.stdout + result.stderr)[-3000:]
         )
-    return binary
 
 
 @contextmanager
@@ -162,13 +246,29 @@ def verilator_make_fix():
             os.environ["MAKEFLAGS"] = saved
 
 
-def lint(verilog_path: Path) -> str:
-    """``verilator --lint-only -Wall`` with the listed waivers; returns its complaints."""
+# Board tops only: Amaranth's platforms instantiate pad primitives (SB_IO, IB, OBZ)
+# connecting just the pins a buffer uses.
+BOARD_TOP_WAIVERS = {"PINMISSING": "pad primitives are instantiated with only the pins in use"}
+
+
+def lint(verilog_path: Path, *models: Path, top: str | None = None, waive=()) -> str:
+    """``verilator --lint-only -Wall`` with the listed waivers (and ``waive``, more names);
+    returns its complaints. ``models`` are the vendor primitives' models or stubs."""
     import subprocess
 
     setup_verilator()
+    top_args = ["--top-module", top] if top else []
+    top_args += [f"-Wno-{name}" for name in waive]
     result = subprocess.run(
-        ["verilator", "--lint-only", "-Wall", *WAIVER_FLAGS, str(verilog_path)],
+        [
+            "verilator",
+            "--lint-only",
+            "-Wall",
+            *WAIVER_FLAGS,
+            *top_args,
+            str(verilog_path),
+            *(str(path) for path in models),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
     )
@@ -196,6 +296,10 @@ def run_cocotb(
     from cocotb_tools.runner import get_runner
 
     setup_verilator()
+    # cocotb hands the simulator's Python this process's sys.path: put this checkout first,
+    # so the testbench and what it imports are the ones next to the design.
+    if str(REPO) not in sys.path[:1]:
+        sys.path.insert(0, str(REPO))
     runner = get_runner("verilator")
     runner.build_dir = model.build_dir
     test_dir = model.build_dir / f"run-{test_module.rsplit('.', 1)[-1]}-{testcase or 'all'}"

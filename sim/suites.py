@@ -6,10 +6,11 @@ all of a module's tests run against it in one simulator process.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from hdl.core import MatmulCore
-from hdl.params import CoreParams
+from sw.device.configs import BOARD_DEVICES
+from sw.device.params import CoreParams
 
 from .runner import build_model, run_cocotb
 
@@ -48,4 +49,40 @@ CORE_SUITES = (
     ),
 )
 
-SUITES = CORE_SUITES
+
+@dataclass(frozen=True)
+class BoardSuite:
+    """A board's device behind its UART (`boards.top.BoardLink`), for its FPGA family, with
+    the frame timeout and the receive FIFO scaled down (reaching them takes thousands of
+    cycles instead of millions)."""
+
+    board: str
+    timeout_cycles: int = 3000
+    fifo_depth: int = 32
+    test_module: str = "sim.test_board_link"
+
+    @property
+    def name(self) -> str:
+        return f"board-{self.board}"
+
+    def run(self, testcase: str | None = None) -> dict:
+        from boards.top import BoardLink, uart_divisor
+
+        devices = BOARD_DEVICES[self.board]
+        config = devices.config_name(devices.default_mode)
+        params = replace(devices.modes[devices.default_mode], timeout_cycles=self.timeout_cycles)
+        divisor = uart_divisor(devices.clock_hz, devices.baud)
+        link = BoardLink(params, divisor, fifo_depth=self.fifo_depth)
+        model = build_model(self.name, link, family=devices.family)
+        settings = {
+            "device": config,
+            "divisor": divisor,
+            "timeout_cycles": self.timeout_cycles,
+            "fifo_depth": self.fifo_depth,
+        }
+        return run_cocotb(model, self.test_module, config=settings, testcase=testcase)
+
+
+BOARD_SUITES = tuple(BoardSuite(board) for board in BOARD_DEVICES)
+
+SUITES = CORE_SUITES + BOARD_SUITES

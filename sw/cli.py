@@ -39,12 +39,13 @@ PHYSICS = {
 
 
 def _dispatch(module_name: str, argv: list[str]) -> int:
+    from sw.device.protocol import ProtocolError
     from sw.driver.errors import DriverError
 
     module = importlib.import_module(module_name)
     try:
         return int(module.main(argv) or 0)
-    except (DriverError, ValueError, FileNotFoundError) as error:
+    except (DriverError, ProtocolError, ValueError, FileNotFoundError) as error:
         # Bad input and unreachable devices are the user's to fix: say what, briefly.
         # QMATMUL_DEBUG=1 keeps the traceback.
         if os.environ.get("QMATMUL_DEBUG"):

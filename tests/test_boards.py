@@ -13,14 +13,14 @@ from boards.build import build
 from boards.build import main as build_main
 from boards.clocks import ecp5_pll, ice40_pll
 from boards.program import ProgramError, program_command
-from hdl.configs import device
 from hdl.uart import UARTReceiver, UARTTransmitter
+from sw.device.configs import BOARD_DEVICES, device
 
 
 @pytest.mark.slow
 def test_icebreaker_bitstream_builds_with_timing_met():
     report = build("icebreaker")
-    params = device(board("icebreaker").config(None))
+    params = board("icebreaker").params()
     assert report["board"] == "icebreaker" and report["device"] == "iCE40UP5K-SG48"
     assert report["array"] == [params.core.rows, params.core.cols]
     assert report["weight_mode"] == "spx"
@@ -86,12 +86,30 @@ def test_ecp5_pll_settings_are_within_the_data_sheet(target_mhz):
     assert pll.output_hz == pytest.approx(target_mhz * 1e6)
 
 
-def test_every_board_names_existing_device_configs():
+def test_every_board_mode_names_a_device_the_driver_can_open():
     for b in BOARDS.values():
-        for mode, name in b.configs.items():
-            params = device(name)
+        for mode in b.modes:
+            params = device(b.config(mode))
+            assert params == b.params(mode), (b.name, mode)
             assert mode in params.core.weight_modes, (b.name, mode)
-            assert params.clock_hz == b.target_hz, (b.name, mode)
+            assert params.clock_hz == b.devices.clock_hz and params.family == b.family
+
+
+def test_a_clock_the_pll_cannot_make_is_refused_before_any_build(monkeypatch):
+    from dataclasses import replace
+
+    from boards.clocks import pll_for
+    from boards.top import BoardTop
+
+    for b in BOARDS.values():  # every board's clock is exact
+        pll = pll_for(b.family, b.platform().default_clk_frequency, b.devices.clock_hz)
+        assert pll.output_hz == pytest.approx(b.devices.clock_hz, rel=1e-9)
+    odd = replace(BOARD_DEVICES["ulx3s-85f"], clock_hz=84_000_001)
+    monkeypatch.setitem(BOARD_DEVICES, "ulx3s-85f", odd)
+    with pytest.raises(ValueError, match="cannot make 84.* MHz .*nearest is"):
+        BoardTop(board("ulx3s-85f"))
+    with pytest.raises(ValueError, match="cannot make 84.* MHz"):
+        build("ulx3s-85f")  # refused before synthesis: no tools run
 
 
 @pytest.mark.parametrize("divisor", [4, 9, 16])

@@ -9,7 +9,7 @@ import pytest
 from amaranth import signed, unsigned
 from amaranth.sim import Simulator
 
-from hdl.buffer import READ_LATENCY, BankedRAM
+from hdl.buffer import BankedRAM
 
 
 def as_shape(pattern: int, shape) -> int:
@@ -53,14 +53,14 @@ def test_banked_ram_reads_back_what_was_written(shape, depth, granularity, banks
             ctx.set(ram.write_enable, 0)
             mask = (1 << granularity) - 1
             expected[address] = (expected[address] & ~mask & bits) | mask
-        # One read issued per cycle; each answer arrives READ_LATENCY cycles later.
+        # One read issued per cycle; each answer arrives BankedRAM.READ_LATENCY cycles later.
         reads = list(expected) + list(reversed(list(expected)))
         answers = []
-        for cycle in range(len(reads) + READ_LATENCY):
+        for cycle in range(len(reads) + BankedRAM.READ_LATENCY):
             if cycle < len(reads):
                 ctx.set(ram.read_address, reads[cycle])
             await ctx.tick()
-            if cycle >= READ_LATENCY - 1 and len(answers) < len(reads):
+            if cycle >= BankedRAM.READ_LATENCY - 1 and len(answers) < len(reads):
                 answers.append(ctx.get(ram.read_data) & bits)
         assert answers == [expected[a] for a in reads]
 

@@ -6,32 +6,22 @@ through the raw link get an error status and leave the loaded layer working.
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 
+from sw.device.payloads import LAYER_HEADER, RUN_HEADER, Counters, encode_layer, encode_run
+from sw.device.protocol import HOST_SYNC, Op, Status, crc8, encode_request, pack
 from sw.driver import Accelerator, DeviceError, DeviceGone, DeviceTimeout
-from sw.driver.protocol import (
-    HOST_SYNC,
-    LAYER_HEADER,
-    Counters,
-    Op,
-    Status,
-    crc8,
-    encode_layer,
-    encode_request,
-    encode_run,
-)
 from sw.kernel import LayerSpec, Requant, matmul
 from sw.kernel.random_layer import random_product
 
 MODES = [("uniform", {}), ("spx", {"spx_terms": 1}), ("spx", {"spx_terms": 2}), ("codebook", {})]
 
 
-@pytest.mark.parametrize("mode, extra", MODES, ids=lambda v: str(v))
-def test_random_layers_agree_bit_for_bit(sim, ref, mode, extra):
-    rng = np.random.default_rng(hash(mode + str(extra)) % 1000)
+@pytest.mark.parametrize("index", range(len(MODES)), ids=[f"{m}-{e}" for m, e in MODES])
+def test_random_layers_agree_bit_for_bit(sim, ref, index):
+    mode, extra = MODES[index]
+    rng = np.random.default_rng(100 + index)
     for _ in range(4):
         m, k, n = (
             int(v) for v in (rng.integers(1, 150), rng.integers(1, 200), rng.integers(1, 70))
@@ -79,6 +69,23 @@ def test_cycle_counters_match_the_model(sim, ref):
         assert sim_counters.run_cycles == ref_counters.run_cycles, (m, k, n)
 
 
+def test_results_stay_exact_under_output_back_pressure():
+    """The harness holds the device's output back on random cycles: stalls grow, results
+    do not change, and without stalls the cycle count is the model's."""
+    rng = np.random.default_rng(11)
+    product = random_product(rng, 40, 64, 48, mode="codebook", requant=True)  # 8-bit out
+    expected = matmul(product.x, product.codes, product.spec)
+    stalls = []
+    for stall in (0.0, 0.3, 0.7):
+        with Accelerator.open(f"sim:sim,stall={stall},seed=5") as acc:
+            acc.load_layer(product.spec, product.codes)
+            np.testing.assert_array_equal(acc.matmul(product.x[:20]), expected[:20])
+            stalls.append(acc.counters().stall_cycles)
+    assert stalls[0] == 0 < stalls[1] < stalls[2]
+    with pytest.raises(ValueError, match="sim option 'stall=1.5' is out of range"):
+        Accelerator.open("sim:sim,stall=1.5")
+
+
 # ---- bad input over the raw link ------------------------------------------------------
 
 
@@ -102,8 +109,22 @@ def send(sim, frame: bytes):
     return sim.raw.read_response()
 
 
-def layer_frame(sim, product) -> bytes:
-    return encode_request(Op.LOAD_LAYER, encode_layer(product.spec, product.codes, sim.info))
+def layer_frame(sim, product, tag=50) -> bytes:
+    return encode_request(
+        Op.LOAD_LAYER, encode_layer(product.spec, product.codes, sim.info), tag=tag
+    )
+
+
+def run_frame(sim, x, tag=60) -> bytes:
+    return encode_request(Op.RUN, encode_run(x, sim.backend.layer_tag), tag=tag)
+
+
+def test_responses_echo_the_request_tag(sim, loaded):
+    for tag in (1, 77, 255):
+        response = send(sim, encode_request(Op.IDENTIFY, tag=tag))
+        assert (response.op, response.tag, response.status) == (Op.IDENTIFY, tag, Status.OK)
+    response = send(sim, run_frame(sim, loaded.x, tag=99))
+    assert (response.op, response.tag, response.status) == (Op.RUN, 99, Status.OK)
 
 
 def test_bad_crc_is_refused_and_the_old_layer_survives(sim, loaded):
@@ -121,13 +142,19 @@ def test_bad_crc_is_refused_and_the_old_layer_survives(sim, loaded):
     [
         (encode_request(0x7E, b"xyz"), Status.UNKNOWN_OPCODE),
         (encode_request(Op.IDENTIFY, b"\x00"), Status.BAD_LENGTH),
-        (bytes([HOST_SYNC, Op.IDENTIFY, 0, 0, crc8(b"\x01\x00\x00") ^ 1]), Status.BAD_HEADER),
+        (
+            bytes([HOST_SYNC, Op.IDENTIFY, 1, 0, 0, crc8(b"\x01\x01\x00\x00") ^ 1]),
+            Status.BAD_HEADER,
+        ),
     ],
     ids=["unknown-opcode", "identify-with-payload", "bad-header-check"],
 )
 def test_malformed_frames_get_an_error_status(sim, loaded, frame, status):
-    assert send(sim, frame).status == status
-    sim.raw.drain()  # a bad header leaves stray bytes; at most one BAD_SYNC follows
+    response = send(sim, frame)
+    assert response.status == status
+    if status == Status.BAD_HEADER:  # unreadable: no op or tag to echo
+        assert (response.op, response.tag) == (Op.NONE, 0)
+    sim.raw.drain()  # a bad header leaves stray bytes; at most one report follows
     assert_still_works(sim, loaded)
 
 
@@ -135,19 +162,32 @@ def test_wrong_lengths_are_refused(sim, loaded):
     good = encode_layer(loaded.spec, loaded.codes, sim.info)
     for payload in (good[:-1], good + b"\x00"):
         assert send(sim, encode_request(Op.LOAD_LAYER, payload)).status == Status.BAD_LENGTH
-    run = encode_run(loaded.x)
+    run = encode_run(loaded.x, sim.backend.layer_tag)
     assert send(sim, encode_request(Op.RUN, run[:-1])).status == Status.BAD_LENGTH
+    assert send(sim, encode_request(Op.RUN, run + b"\x01")).status == Status.BAD_LENGTH
     assert_still_works(sim, loaded)
+
+
+def layer_header(mode=0, requant=0, out_bits=0, k=4, n=4) -> bytes:
+    flags = {"requant": requant, "relu": 0}
+    return pack(LAYER_HEADER, {"mode": mode, "flags": flags, "out_bits": out_bits, "k": k, "n": n})
 
 
 def test_layers_and_batches_larger_than_the_buffers(sim, loaded):
     info = sim.info
     for k, n in ((info.k_max + 1, 4), (4, info.channels + 1)):
-        payload = LAYER_HEADER.pack(0, 0, 0, k, n) + bytes(k * n)
+        payload = layer_header(k=k, n=n) + bytes(k * n)
         assert send(sim, encode_request(Op.LOAD_LAYER, payload)).status == Status.TOO_LARGE
+        # Header-only frames announcing them are answered the same (not BAD_LENGTH).
+        header_only = encode_request(Op.LOAD_LAYER, layer_header(k=k, n=n))
+        assert send(sim, header_only).status == Status.TOO_LARGE
+    assert send(sim, encode_request(Op.LOAD_LAYER, layer_header(mode=3))).status == Status.BAD_PARAM
+    assert send(sim, encode_request(Op.LOAD_LAYER, layer_header(k=0))).status == Status.BAD_PARAM
     rows = info.m_max + 1
-    payload = struct.pack("<H", rows) + bytes(rows * loaded.codes.shape[0])
-    assert send(sim, encode_request(Op.RUN, payload)).status == Status.TOO_LARGE
+    header = pack(RUN_HEADER, {"m": rows, "layer": sim.backend.layer_tag})
+    assert send(sim, encode_request(Op.RUN, header)).status == Status.TOO_LARGE
+    run = header + bytes(rows * loaded.codes.shape[0])
+    assert send(sim, encode_request(Op.RUN, run)).status == Status.TOO_LARGE
     # And the driver refuses them before sending anything.
     big = LayerSpec(weight_bits=4)
     with pytest.raises(ValueError, match="exceeds the device's buffers"):
@@ -170,13 +210,32 @@ def test_values_out_of_range_and_unsupported_parameters(sim, loaded):
     assert_still_works(sim, loaded)
 
 
+def test_a_run_for_another_layer_is_refused(sim, loaded):
+    tag = sim.backend.layer_tag
+    wrong = encode_request(Op.RUN, encode_run(loaded.x, layer=tag % 255 + 1))
+    before = sim.counters().wrong_layer
+    assert send(sim, wrong).status == Status.WRONG_LAYER
+    assert sim.counters().wrong_layer == before + 1
+    assert_still_works(sim, loaded)
+
+
 def test_garbage_between_frames_is_reported_once_and_skipped(sim, loaded):
     before = sim.counters().bad_sync
     sim.raw.write(b"\x00\x13not a frame\xff")
     response = sim.raw.read_response()
-    assert (response.op, response.status) == (Op.NONE, Status.BAD_SYNC)
+    assert (response.op, response.tag, response.status) == (Op.NONE, 0, Status.BAD_SYNC)
     assert sim.raw.drain() == []  # one report per run of garbage
     assert sim.counters().bad_sync == before + 14  # every stray byte counted
+    assert_still_works(sim, loaded)
+
+
+def test_a_run_of_sync_bytes_is_one_report(sim, loaded):
+    before = sim.counters()
+    sim.raw.write(bytes([HOST_SYNC]) * 60)
+    reports = sim.raw.drain(quiet=0.5)
+    assert len(reports) == 1 and reports[0].op == Op.NONE, reports
+    after = sim.counters()
+    assert after.bad_header - before.bad_header == 10  # 60 bytes, 6 per false header
     assert_still_works(sim, loaded)
 
 
@@ -194,9 +253,9 @@ def test_run_without_a_layer_after_reset(sim, loaded):
     assert sim.counters() == Counters(**cleared)
     with pytest.raises(RuntimeError, match="no layer loaded"):
         sim.matmul(loaded.x)
-    assert send(sim, encode_request(Op.RUN, encode_run(loaded.x))).status == Status.NO_LAYER
+    assert send(sim, encode_request(Op.RUN, encode_run(loaded.x, 1))).status == Status.NO_LAYER
     with pytest.raises(DeviceError, match="NO_LAYER"):
-        sim.raw.transact(Op.RUN, encode_run(loaded.x))
+        sim.raw.transact(Op.RUN, encode_run(loaded.x, 1))
     sim.load_layer(loaded.spec, loaded.codes)
     assert_still_works(sim, loaded)
 
@@ -220,14 +279,26 @@ def test_driver_refuses_bad_input_with_clear_errors(sim, loaded):
         Accelerator.open("fpga")
     with pytest.raises(ValueError, match="unknown device 'nosuchboard'"):
         Accelerator.open("ref:nosuchboard")
+    with pytest.raises(ValueError, match="unknown device 'nosuchboard'"):
+        Accelerator.open("sim:nosuchboard")
+    assert_still_works(sim, loaded)
+
+
+def test_a_layer_that_could_overflow_the_accumulator_is_refused(sim, ref):
+    narrow = LayerSpec(acc_bits=12, weight_bits=4)  # 8-bit x 4-bit products: K <= 1
+    for acc in (sim, ref):
+        with pytest.raises(ValueError, match="K=16 could overflow acc_bits=12"):
+            acc.load_layer(narrow, np.zeros((16, 2), dtype=int))
 
 
 def test_a_dead_simulator_is_reported_not_hung_on():
     acc = Accelerator.open("sim", timeout=5)
     product = random_product(np.random.default_rng(8), 3, 4, 5, mode="spx")
     acc.load_layer(product.spec, product.codes)
-    acc.raw.liveness.__self__.process.kill()
+    acc.raw.simulator.process.kill()
     with pytest.raises(DeviceGone, match="simulator exited"):
+        acc.matmul(product.x)
+    with pytest.raises(DeviceGone, match="simulator exited"):  # and again: no wrong result
         acc.matmul(product.x)
     acc.close()
 
@@ -246,7 +317,7 @@ def test_a_layer_too_big_for_one_frame_is_refused_before_sending(sim, loaded):
     assert_still_works(sim, loaded)
 
 
-def test_the_command_line_reports_bad_targets_without_a_traceback(capsys):
+def test_the_command_line_reports_errors_without_a_traceback(capsys):
     from sw.cli import main
 
     assert main(["matmul", "--backend", "serial:/dev/nonexistent-qmatmul"]) == 1
@@ -259,6 +330,8 @@ def test_the_command_line_reports_bad_targets_without_a_traceback(capsys):
 def test_the_matmul_command_checks_sim_against_ref(capsys):
     from sw.cli import main
 
-    assert main(["matmul", "--backend", "sim", "--m", "9", "--k", "33", "--n", "7"]) == 0
+    assert main(["matmul", "--m", "9", "--k", "33", "--n", "7"]) == 0  # sim by default
     out = capsys.readouterr().out
-    assert "matches ref  yes" in out and "MACs/cycle" in out
+    assert "backend      sim" in out and "matches ref  yes" in out and "bit exact" in out
+    assert main(["matmul", "--backend", "ref", "--m", "2"]) == 0
+    assert "self-check" in capsys.readouterr().out

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.params import CoreParams
 from hdl.requant import ECP5_PIECE_BITS, Requantizer
-from sw.kernel.cycles import REQUANT_LATENCY
+from sw.device.params import CoreParams
 from sw.kernel.reference import requantize
 from sw.kernel.spec import REQUANT_MULTIPLIER_BITS, Requant
 
@@ -52,7 +51,7 @@ def test_piecewise_multiply_matches_the_reference(acc_bits, piece_bits):
         ctx.set(control.out_bits, requant.out_bits)
         await ctx.tick()
         await ctx.tick()  # the saturation bounds are registered
-        for cycle in range(len(values) + REQUANT_LATENCY + 1):
+        for cycle in range(len(values) + Requantizer.LATENCY + 1):
             if cycle < len(values):
                 ctx.set(dut.in_valid, 1)
                 ctx.set(dut.in_value, values[cycle])

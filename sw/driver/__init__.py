@@ -1,7 +1,19 @@
-"""Host driver: one `Accelerator` API over the reference, the simulator and a board."""
+"""Host driver: one `Accelerator` API over the reference, the simulator and a board.
 
-from .accelerator import Accelerator, SerialLink
-from .errors import DeviceError, DeviceGone, DeviceTimeout, DriverError, ProtocolError
+It speaks the protocol of `sw.device` and never imports the gateware: the ``sim``
+target starts the simulator that `sim.device` builds from it.
+"""
+
+from .accelerator import Accelerator
+from .errors import (
+    DeviceError,
+    DeviceGone,
+    DeviceTimeout,
+    DriverError,
+    LinkProtocolError,
+    ProtocolError,
+)
+from .link import SerialLink
 
 __all__ = [
     "Accelerator",
@@ -9,6 +21,7 @@ __all__ = [
     "DeviceGone",
     "DeviceTimeout",
     "DriverError",
+    "LinkProtocolError",
     "ProtocolError",
     "SerialLink",
 ]

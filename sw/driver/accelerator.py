@@ -5,130 +5,53 @@
         y = acc.matmul(x)                          # any batch size; chunked inside
         print(acc.counters().run_cycles)
 
-Targets:
+Targets (a target string is all another process needs to open its own accelerator):
 
 ``ref[:DEVICE]``
-    The bit-exact numpy reference, shaped like a named device (`hdl.configs`): the
-    same validation, chunking and, from the cycle model, the same cycle counters.
-``sim[:DEVICE]``
+    The bit-exact numpy reference, shaped like a named device (`sw.device.configs`):
+    the same checks, chunking and, from the cycle model, the same cycle counters.
+``sim[:DEVICE][,stall=P][,seed=S]``
     The device's RTL in Verilator behind a pseudo-terminal, reached through the same
-    pyserial code path as a board (the model is built on first use).
+    pyserial code path as a board (the model is built on first use). ``stall=P``
+    holds the device's output back on a fraction P of cycles (back-pressure).
 ``serial:PORT[,BAUD]``
     A board running the bitstream from ``make bitstream``.
+
+The rule: every call returns the right result or raises. Requests and answers are
+matched by tag (`SerialLink`); a call that fails on the link (a timeout, garbled
+bytes, a frame the device could not read) is retried up to ``retries`` times after
+resynchronizing, reloading the layer first when the device's layer is in doubt.
+Errors that retrying cannot fix (a refused layer, a dead simulator) raise at once.
 """
 
 from __future__ import annotations
 
-import termios
-import time
-
 import numpy as np
-import serial
 
+from sw.device.configs import DEFAULT_BAUD, device
+from sw.device.payloads import (
+    RUN_HEADER,
+    Counters,
+    DeviceInfo,
+    check_layer,
+    decode_results,
+    encode_layer,
+    encode_run,
+    layer_result_bytes,
+)
+from sw.device.protocol import MAX_PAYLOAD, Op, ProtocolError, Status, layout_bytes
 from sw.kernel import LayerSpec, check_activations, matmul
 from sw.kernel.codes import check_codes
 from sw.kernel.cycles import run_cycles
 
-from .errors import DeviceError, DeviceGone, DeviceTimeout
-from .protocol import (
-    Counters,
-    DeviceInfo,
-    Op,
-    ProtocolError,
-    Response,
-    ResponseParser,
-    Status,
-    decode_results,
-    encode_layer,
-    encode_request,
-    encode_run,
-    layer_result_bytes,
-)
+from .errors import DeviceError, DeviceGone, DeviceTimeout, LinkProtocolError
+from .link import SerialLink
 
-DEFAULT_BAUD = 3_000_000
-# What a serial port raises when the other end disappears (a pty reports EIO via termios).
-LINK_ERRORS = (OSError, termios.error, serial.SerialException)
-MAX_RESPONSE_PAYLOAD = 0xFFFF
-
-
-class SerialLink:
-    """Frames over a pyserial port: send a request, wait for its response."""
-
-    def __init__(self, port, *, timeout: float, liveness=None, bytes_per_second: float):
-        self.port = port
-        self.timeout = timeout
-        self.liveness = liveness  # returns why the device is gone, or None
-        self.bytes_per_second = bytes_per_second
-        self.parser = ResponseParser()
-        self.pending: list[Response] = []
-
-    def write(self, data: bytes) -> None:
-        self._check_alive()
-        try:
-            self.port.write(data)
-            self.port.flush()
-        except LINK_ERRORS as error:
-            self._link_failed("writing to", error)
-
-    def read_response(self, timeout: float | None = None) -> Response:
-        """The next complete response frame, or `DeviceTimeout`."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while not self.pending:
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise DeviceTimeout(
-                    f"no complete response from {self.port.port} within "
-                    f"{self.timeout if timeout is None else timeout:.1f} s"
-                )
-            try:
-                data = self.port.read(max(1, self.port.in_waiting))
-            except LINK_ERRORS as error:
-                self._link_failed("reading from", error)
-            if data:
-                self.pending += self.parser.feed(data)
-        return self.pending.pop(0)
-
-    def drain(self, quiet: float = 0.2) -> list[Response]:
-        """Every response that arrives until the link has been quiet for ``quiet`` s."""
-        responses = []
-        while True:
-            try:
-                responses.append(self.read_response(timeout=quiet))
-            except DeviceTimeout:
-                return responses
-
-    def transact(self, op: Op, payload: bytes = b"", *, expected_reply_bytes: int = 0) -> bytes:
-        """Send one command; return its payload, or raise `DeviceError` on a bad status."""
-        self.write(encode_request(op, payload))
-        transfer = (len(payload) + expected_reply_bytes + 16) / self.bytes_per_second
-        response = self.read_response(self.timeout + transfer)
-        if response.op != op:
-            raise ProtocolError(
-                f"expected a response to {Op(op).name}, got op 0x{response.op:02X} "
-                f"with status {response.status}"
-            )
-        if response.status != Status.OK:
-            raise DeviceError(op, response.status)
-        return response.payload
-
-    def _link_failed(self, doing: str, error: Exception):
-        """The port broke: report why (a simulator that exited says so), never hang."""
-        if self.liveness is not None:
-            for _ in range(20):  # a killed simulator takes a moment to be reaped
-                reason = self.liveness()
-                if reason:
-                    raise DeviceGone(reason) from error
-                time.sleep(0.05)
-        raise DeviceGone(f"{doing} {self.port.port} failed: {error}") from error
-
-    def _check_alive(self) -> None:
-        if self.liveness is not None:
-            reason = self.liveness()
-            if reason:
-                raise DeviceGone(reason)
-
-    def close(self) -> None:
-        self.port.close()
+# Statuses that mean the request or the layer was lost on the way, not that it is wrong:
+# retried. Any other error status is the device refusing what the host checked as
+# valid, which retrying cannot fix.
+TRANSIENT_STATUSES = (Status.BAD_CRC, Status.BAD_LENGTH, Status.NO_LAYER, Status.WRONG_LAYER)
+LAYER_LOST_STATUSES = (Status.NO_LAYER, Status.WRONG_LAYER)
 
 
 class SerialBackend:
@@ -137,21 +60,29 @@ class SerialBackend:
     def __init__(self, link: SerialLink):
         self.link = link
         self.info = DeviceInfo.decode(link.transact(Op.IDENTIFY))
+        self.layer_tag: int | None = None  # the tag of the device's layer, if known
 
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
-        self.link.transact(Op.LOAD_LAYER, encode_layer(spec, codes, self.info))
+        self.layer_tag = None  # in doubt until the device says OK
+        payload = encode_layer(spec, codes, self.info)
+        self.link.transact(Op.LOAD_LAYER, payload)
+        self.layer_tag = self.link.tag
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
         width = layer_result_bytes(spec, self.info)
         payload = self.link.transact(
-            Op.RUN, encode_run(x), expected_reply_bytes=x.shape[0] * n * width
+            Op.RUN, encode_run(x, self.layer_tag), reply_bytes=x.shape[0] * n * width
         )
-        return decode_results(payload, x.shape[0], n, width, self.info)
+        try:
+            return decode_results(payload, x.shape[0], n, width, self.info)
+        except ProtocolError as error:
+            raise LinkProtocolError(str(error)) from error
 
     def counters(self) -> Counters:
         return Counters.decode(self.link.transact(Op.COUNTERS))
 
     def reset(self) -> None:
+        self.layer_tag = None
         self.link.transact(Op.RESET)
 
     def close(self) -> None:
@@ -162,21 +93,24 @@ class RefBackend:
     """The numpy reference, behaving like the named device (limits, chunks, counters)."""
 
     def __init__(self, device_name: str):
-        from hdl.configs import device
-
-        self.info = device(device_name).device_info()
+        self.info = DeviceInfo.of(device(device_name))
         self.spec: LayerSpec | None = None
         self.codes: np.ndarray | None = None
+        self.layer_tag: int | None = None
         self._counters = dict.fromkeys(Counters.names(), 0)
 
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
-        encode_layer(spec, codes, self.info)  # the same checks the device path makes
-        self.spec, self.codes = spec, codes
+        check_layer(spec, *codes.shape, self.info)  # the check the device path makes
+        self.spec, self.codes, self.layer_tag = spec, codes, 1
         self._counters["frames_ok"] += 1
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
+        if self.spec is None:
+            raise DeviceError(Op.RUN, Status.NO_LAYER)
         k = self.codes.shape[0]
-        self._counters["run_cycles"] = run_cycles(x.shape[0], k, n, self.info.rows, self.info.cols)
+        info = self.info
+        cycles = run_cycles(x.shape[0], k, n, info.rows, info.cols, latencies=info.latencies)
+        self._counters.update(run_cycles=cycles, stall_cycles=0)
         self._counters["runs"] += 1
         self._counters["frames_ok"] += 1
         return matmul(x, self.codes, self.spec)
@@ -187,39 +121,49 @@ class RefBackend:
 
     def reset(self) -> None:
         self._counters = dict.fromkeys(Counters.names(), 0)
-        self.spec = self.codes = None
+        self.spec = self.codes = self.layer_tag = None
 
     def close(self) -> None:
         pass
 
 
 class Accelerator:
-    def __init__(self, backend, target: str):
+    def __init__(self, backend, target: str, *, retries: int = 2):
         self.backend = backend
         self.target = target
-        self.spec: LayerSpec | None = None
+        self.retries = retries
+        self.spec: LayerSpec | None = None  # the layer the user loaded
+        self.codes: np.ndarray | None = None
         self.k = self.n = 0
         self.last_run_cycles = 0
+        self.retried_calls = 0  # calls that hit a link fault and then succeeded
 
     @classmethod
-    def open(cls, target: str = "ref", *, timeout: float = 10.0) -> Accelerator:
+    def open(cls, target: str = "ref", *, timeout: float = 10.0, retries: int = 2) -> Accelerator:
         kind, _, rest = target.partition(":")
         if kind == "ref":
-            return cls(RefBackend(rest or "sim"), target)
+            return cls(RefBackend(rest or "sim"), target, retries=retries)
         if kind == "sim":
-            from .simulator import SimulatedDevice
+            from sim.device import SimulatedDevice  # builds the RTL: only when asked for
 
-            simulated = SimulatedDevice(rest or "sim")
+            name, options = parse_sim_target(rest)
+            simulated = SimulatedDevice(name, **options)
             try:
                 link = simulated.connect(timeout=timeout)
-                return cls(SerialBackend(link), target)
+                return cls(SerialBackend(link), target, retries=retries)
             except BaseException:
                 simulated.stop()
                 raise
         if kind == "serial":
-            return cls(SerialBackend(open_serial(rest, timeout=timeout)), target)
+            link = open_serial(rest, timeout=timeout)
+            try:
+                return cls(SerialBackend(link), target, retries=retries)
+            except BaseException:
+                link.close()
+                raise
         raise ValueError(
-            f"unknown target {target!r}; use 'ref[:DEVICE]', 'sim[:DEVICE]' or 'serial:PORT[,BAUD]'"
+            f"unknown target {target!r}; use 'ref[:DEVICE]', 'sim[:DEVICE][,stall=P]' or "
+            "'serial:PORT[,BAUD]'"
         )
 
     # ---- the API -------------------------------------------------------------------
@@ -241,14 +185,10 @@ class Accelerator:
                 f"requant has {spec.requant.channels} output channels but codes has "
                 f"N={codes.shape[1]} columns"
             )
-        try:
-            self.backend.load(spec, codes)
-        except (ValueError, DeviceError):
-            raise  # refused before sending, or by the device: its old layer is still loaded
-        except BaseException:
-            self.spec = None  # the link failed part way: the device's state is unknown
-            raise
-        self.spec, (self.k, self.n) = spec, codes.shape
+        check_layer(spec, *codes.shape, self.info)  # refused before anything is sent
+        self.spec = None  # until the device has it
+        self._reliably(lambda: self.backend.load(spec, codes))
+        self.spec, self.codes, (self.k, self.n) = spec, codes, codes.shape
 
     def matmul(self, x, *, measure_cycles: bool = False) -> np.ndarray:
         """``requant(x @ decode(codes))`` for the loaded layer; x is (M, K), any M.
@@ -261,23 +201,27 @@ class Accelerator:
         x = check_activations(x, self.spec)
         if x.shape[1] != self.k:
             raise ValueError(f"x has K={x.shape[1]} columns but the loaded layer has K={self.k}")
-        width = layer_result_bytes(self.spec, self.info)
-        rows = max(1, min(self.info.m_max, MAX_RESPONSE_PAYLOAD // (self.n * width)))
+        rows = self.rows_per_run()
         parts = []
         self.last_run_cycles = 0
         for i in range(0, x.shape[0], rows):
-            parts.append(self.backend.run(x[i : i + rows], self.spec, self.n))
-            if measure_cycles:
-                self.last_run_cycles += self.backend.counters().run_cycles
+            chunk = x[i : i + rows]
+            parts.append(self._reliably(lambda chunk=chunk: self._run(chunk, measure_cycles)))
         return np.concatenate(parts) if parts else np.zeros((0, self.n), dtype=np.int64)
 
+    def rows_per_run(self) -> int:
+        """Rows per RUN: the device's batch, the response and the request frame limits."""
+        width = layer_result_bytes(self.spec, self.info)
+        by_request = (MAX_PAYLOAD - layout_bytes(RUN_HEADER)) // self.k
+        return max(1, min(self.info.m_max, MAX_PAYLOAD // (self.n * width), by_request))
+
     def counters(self) -> Counters:
-        return self.backend.counters()
+        return self._reliably(self.backend.counters)
 
     def reset(self) -> None:
         """Clear the device's counters and its layer."""
-        self.backend.reset()
         self.spec = None
+        self._reliably(self.backend.reset)
 
     def close(self) -> None:
         self.backend.close()
@@ -295,21 +239,77 @@ class Accelerator:
             raise TypeError(f"target {self.target!r} has no byte link")
         return self.backend.link
 
+    # ---- inside ----------------------------------------------------------------------
+
+    def _run(self, x: np.ndarray, measure_cycles: bool) -> np.ndarray:
+        if self.backend.layer_tag is None:  # the device's layer is in doubt: load it again
+            self.backend.load(self.spec, self.codes)
+        y = self.backend.run(x, self.spec, self.n)
+        if measure_cycles:
+            self.last_run_cycles += self.backend.counters().run_cycles
+        return y
+
+    def _reliably(self, action):
+        """``action()``, retried after a link fault; the last fault if every try fails."""
+        for attempt in range(self.retries + 1):
+            try:
+                result = action()
+            except (DeviceTimeout, LinkProtocolError) as error:
+                fault = error
+            except DeviceError as error:
+                if error.status not in TRANSIENT_STATUSES:
+                    raise
+                if error.status in LAYER_LOST_STATUSES:
+                    self.backend.layer_tag = None
+                fault = error
+            else:
+                if attempt:
+                    self.retried_calls += 1
+                return result
+            if isinstance(self.backend, SerialBackend):
+                self.backend.link.dirty = True
+        raise fault
+
+
+def parse_sim_target(rest: str) -> tuple[str, dict]:
+    """``DEVICE[,stall=P][,seed=S]`` -> (device name, options for `SimulatedDevice`)."""
+    name, *pairs = rest.split(",") if rest else ["sim"]
+    options: dict = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            if key == "stall":
+                options["stall"] = float(value)
+                if not 0.0 <= options["stall"] < 1.0:
+                    raise ValueError
+            elif key == "seed":
+                options["seed"] = int(value)
+            else:
+                raise KeyError(key)
+        except KeyError:
+            raise ValueError(f"unknown sim option {key!r}; known: stall=P, seed=S") from None
+        except ValueError:
+            raise ValueError(
+                f"sim option {pair!r} is out of range; stall must be in [0, 1), seed an integer"
+            ) from None
+    return name or "sim", options
+
 
 def open_serial(spec: str, *, timeout: float) -> SerialLink:
     """``PORT[,BAUD]`` -> an open `SerialLink`, or a clear error naming the port."""
-    import serial
-
     port, _, baud = spec.partition(",")
     if not port:
-        raise ValueError("serial target needs a port: 'serial:/dev/ttyUSB1[,3000000]'")
+        raise ValueError(f"serial target needs a port: 'serial:/dev/ttyUSB1[,{DEFAULT_BAUD}]'")
     try:
         baudrate = int(baud) if baud else DEFAULT_BAUD
     except ValueError as error:
         raise ValueError(f"baud rate {baud!r} is not an integer") from error
+    import serial
+
     try:
         handle = serial.Serial(port, baudrate, timeout=0.05)
     except (serial.SerialException, OSError) as error:
         raise DeviceGone(f"cannot open serial port {port}: {error}") from error
     handle.reset_input_buffer()
-    return SerialLink(handle, timeout=timeout, bytes_per_second=baudrate / 10)
+    # A board drops a partial frame after its timeout (about 0.2 s at the boards' clocks).
+    return SerialLink(handle, timeout=timeout, bytes_per_second=baudrate / 10, quiet_s=0.3)

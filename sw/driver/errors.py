@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from .protocol import Op, ProtocolError, Status
+from sw.device.protocol import Op, ProtocolError, Status
 
-__all__ = ["DeviceError", "DeviceGone", "DeviceTimeout", "DriverError", "ProtocolError"]
+__all__ = [
+    "DeviceError",
+    "DeviceGone",
+    "DeviceTimeout",
+    "DriverError",
+    "LinkProtocolError",
+    "ProtocolError",
+]
 
 
 class DriverError(Exception):
@@ -27,3 +34,7 @@ class DeviceTimeout(DriverError):
 
 class DeviceGone(DriverError):
     """The simulator exited, or the serial port disappeared."""
+
+
+class LinkProtocolError(DriverError, ProtocolError):
+    """The device sent bytes that are not a well-formed frame (line noise, a desync)."""

@@ -1,7 +1,8 @@
 """The cycle model: how many clock cycles the core takes for an M x K x N product.
 
-The RTL is built to the latencies below (`hdl.core` and `hdl.requant` import them)
-and the cocotb cycle test checks the model against the simulated core exactly.
+The RTL is built to pipeline latencies that the device reports (`sw.device.latency`,
+`DeviceInfo.latencies`); the model takes them as an argument, and the cocotb cycle
+test checks it against the simulated core exactly.
 
 Conditions: operand beats offered every cycle and results always accepted. The
 count runs from the cycle the first operand beat is accepted to the cycle the last
@@ -18,18 +19,11 @@ output FIFO.
 
 from __future__ import annotations
 
+from sw.device.latency import Latencies
+
 from .tiling import tiles
 
-# Cycles from accepting a beat to its accumulate (accept, decode, spread to the PEs,
-# product, sum).
-ARRAY_LATENCY = 5
-# The bubble cycle in which a finished tile moves from the accumulators to the drain.
-HANDOVER_LATENCY = 1
-# Cycles through the requantizer (table read, its register, bias, multiply x2, the
-# partial products' sum, round, shift, clamp).
-REQUANT_LATENCY = 9
-# Cycles from the requantizer's output to the result leaving the output FIFO.
-OUTPUT_FIFO_LATENCY = 2
+DEVICE_LATENCIES = Latencies()  # what today's gateware is built to
 
 
 def drain_cycles(tile_rows: int, tile_cols: int, array_cols: int) -> int:
@@ -37,7 +31,9 @@ def drain_cycles(tile_rows: int, tile_cols: int, array_cols: int) -> int:
     return (tile_rows - 1) * array_cols + tile_cols
 
 
-def core_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int:
+def core_cycles(
+    m: int, k: int, n: int, array_rows: int, array_cols: int, *, latencies=DEVICE_LATENCIES
+) -> int:
     """Predicted cycles for ``x (M x K) @ w (K x N)`` on an R x C core (see module doc)."""
     if k < 1:
         raise ValueError(f"K must be at least 1, got K={k}")
@@ -48,16 +44,16 @@ def core_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int
             last_accept = k - 1
         else:
             # the bubble after the previous last beat, then K beats; or a busy drain
-            drain_free = last_accept + ARRAY_LATENCY + HANDOVER_LATENCY + 1 + drain
+            drain_free = last_accept + latencies.array + latencies.handover + 1 + drain
             last_accept = max(last_accept + 1 + k, drain_free)
         drain = drain_cycles(tile.rows, tile.cols, array_cols)
     return (
         last_accept
-        + ARRAY_LATENCY
-        + HANDOVER_LATENCY
+        + latencies.array
+        + latencies.handover
         + drain
-        + REQUANT_LATENCY
-        + OUTPUT_FIFO_LATENCY
+        + latencies.requant
+        + latencies.output_fifo
         + 1
     )
 
@@ -67,12 +63,12 @@ def ideal_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> fl
     return m * k * n / (array_rows * array_cols)
 
 
-# On the device (`hdl.top`), a RUN's cycle counter starts when the sequencer issues
-# its first beat; the address register, the read (`hdl.buffer.READ_LATENCY`, 3) and
-# the operand FIFO come before the core accepts it.
-RUN_START_LATENCY = 7
+def run_cycles(
+    m: int, k: int, n: int, array_rows: int, array_cols: int, *, latencies=DEVICE_LATENCIES
+) -> int:
+    """Predicted ``run_cycles`` counter of one RUN of M rows (results never held up).
 
-
-def run_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> int:
-    """Predicted ``run_cycles`` counter of one RUN of M rows (results never held up)."""
-    return core_cycles(m, k, n, array_rows, array_cols) + RUN_START_LATENCY
+    The counter starts when the sequencer issues its first beat, `latencies.run_start`
+    cycles before the core accepts it."""
+    core = core_cycles(m, k, n, array_rows, array_cols, latencies=latencies)
+    return core + latencies.run_start

@@ -1,0 +1,173 @@
+"""`RunLoader`: a RUN payload, byte by byte, into the activation buffer.
+
+    header (`RUN_HEADER`: M, layer tag) ─► check ─► M x K activations ─► done
+
+Row ``m`` goes to bank ``m % R`` at ``(m // R) * K + k`` (the sequencer's layout).
+The header is checked against the loaded layer: none loaded is NO_LAYER, another
+layer than the one the host names is WRONG_LAYER (so a host that lost track of a
+load can never compute with the wrong weights), M of zero is BAD_PARAM, M beyond
+the buffer TOO_LARGE; an activation outside ``act_bits`` is BAD_VALUE and bytes
+beyond M x K are BAD_LENGTH. `response_length` is the RUN's result bytes, M times
+the layer's row bytes, worked out on a registered multiplier long before the frame
+ends; `response_too_long` says it does not fit one response frame.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from amaranth import Cat, Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.device.params import TopParams
+from sw.device.payloads import RUN_HEADER
+from sw.device.protocol import Status, layout_bytes
+
+from .loader import address_bits, layer_layout
+from .multiplier import RegisteredMultiplier
+
+
+def activation_bank_words(tp: TopParams) -> int:
+    """Words of each of the R activation banks: K of every R-th row."""
+    return -(-tp.m_max // tp.core.rows) * tp.k_max
+
+
+class RunLoader(wiring.Component):
+    def __init__(self, tp: TopParams):
+        self.tp = tp
+        p = tp.core
+        super().__init__(
+            {
+                "start": In(1),  # pulse: a RUN frame begins
+                "payload": In(stream.Signature(8)),
+                "layer_valid": In(1),  # a layer is loaded
+                "layer_tag": In(8),  # the tag of the frame that loaded it
+                "layer": In(layer_layout(tp)),  # the loaded layer
+                "m": Out(range(tp.m_max + 1)),
+                "complete": Out(1),
+                "error": Out(Status),
+                "response_length": Out(2 * 18),
+                "response_too_long": Out(1),
+                # Activation buffer write ports, one bank per array row (registered).
+                "act_address": Out(address_bits(activation_bank_words(tp))),
+                "act_data": Out(signed(p.act_bits)),
+                "act_enable": Out(p.rows),
+            }
+        )
+
+    def elaborate(self, platform):
+        tp, p = self.tp, self.tp.core
+        m = Module()
+        R = p.rows
+        byte = self.payload.payload
+        got = self.payload.valid & self.payload.ready
+        header_bytes = layout_bytes(RUN_HEADER)
+        recent = Signal(RUN_HEADER.size)  # the header's bytes, newest on top
+        with m.If(got):
+            m.d.sync += recent.eq(Cat(recent[8:], byte))
+        field = Signal(range(header_bytes + 1))
+        k = Signal(range(tp.k_max + 1))
+        lane = Signal(range(R + 1))  # activation bank m % R
+        base = Signal(len(self.act_address) + 1)  # (m // R) * K
+        row_left = Signal(16)  # activations of this row still to come after this one
+        rows_left = Signal(16)  # rows still to come after this one
+        row_reload = Signal(16)  # K - 1, as a register
+
+        def fail(status):
+            with m.If(self.error == Status.OK):
+                m.d.sync += self.error.eq(status)
+
+        with m.If(self.start):
+            m.d.sync += self.error.eq(Status.OK)
+
+        # The result bytes, M * row_bytes, on a registered multiplier (a DSP block on the
+        # FPGAs): ready two cycles after `m` is set, long before the CRC's two bytes have
+        # come and the top reads it. Operands get a 0 on top: unsigned.
+        m.submodules.response_length = RegisteredMultiplier(
+            Cat(self.m, 0).as_signed(), Cat(self.layer.row_bytes, 0).as_signed(),
+            self.response_length,
+        )  # fmt: skip
+        # More than the 16-bit length field holds; a register a cycle behind the product.
+        m.d.sync += self.response_too_long.eq(self.response_length[16:].any())
+        m.d.sync += self.act_enable.eq(0)  # writes go through registers
+
+        @contextmanager
+        def state(name):
+            """A state of the FSM below; a new frame restarts it from any of them."""
+            with m.State(name):
+                yield
+                with m.If(self.start):
+                    m.d.sync += field.eq(0)
+                    m.next = "HEADER"
+
+        with m.FSM():
+            with state("IDLE"):
+                pass
+
+            with state("HEADER"):
+                m.d.comb += self.payload.ready.eq(1)
+                with m.If(got):
+                    m.d.sync += field.eq(field + 1)
+                    with m.If(field == header_bytes - 1):
+                        m.next = "HEADER_CHECK"
+
+            with state("HEADER_CHECK"):  # a cycle without a byte: M and the layer are in
+                head = RUN_HEADER(recent)
+                with m.If(~self.layer_valid):
+                    fail(Status.NO_LAYER)
+                    m.next = "DISCARD"
+                with m.Elif(head.layer != self.layer_tag):
+                    fail(Status.WRONG_LAYER)
+                    m.next = "DISCARD"
+                with m.Elif(head.m == 0):
+                    fail(Status.BAD_PARAM)
+                    m.next = "DISCARD"
+                with m.Elif(head.m > tp.m_max):
+                    fail(Status.TOO_LARGE)
+                    m.next = "DISCARD"
+                with m.Else():
+                    m.d.sync += [
+                        self.m.eq(head.m),
+                        row_left.eq(self.layer.k - 1),
+                        row_reload.eq(self.layer.k - 1),
+                        rows_left.eq(head.m - 1),
+                        k.eq(0),
+                        lane.eq(0),
+                        base.eq(0),
+                    ]
+                    m.next = "ACTIVATIONS"
+
+            with state("ACTIVATIONS"):  # byte (m, k), row-major
+                m.d.comb += self.payload.ready.eq(1)
+                with m.If(got):
+                    value = byte.as_signed()
+                    value_top = value >> (p.act_bits - 1)  # all sign bits when it fits
+                    with m.If((value_top != 0) & (value_top != -1)):
+                        fail(Status.BAD_VALUE)
+                    m.d.sync += [
+                        self.act_address.eq(base + k),
+                        self.act_data.eq(value),
+                        self.act_enable.eq(1 << lane),
+                    ]
+                    with m.If(row_left == 0):  # end of a row
+                        m.d.sync += [k.eq(0), row_left.eq(row_reload)]
+                        m.d.sync += rows_left.eq(rows_left - 1)
+                        with m.If(lane == R - 1):
+                            m.d.sync += [lane.eq(0), base.eq(base + self.layer.k)]
+                        with m.Else():
+                            m.d.sync += lane.eq(lane + 1)
+                        with m.If(rows_left == 0):
+                            m.next = "DONE"
+                    with m.Else():
+                        m.d.sync += [k.eq(k + 1), row_left.eq(row_left - 1)]
+
+            with state("DONE"):
+                m.d.comb += [self.complete.eq(1), self.payload.ready.eq(1)]
+                with m.If(got):
+                    fail(Status.BAD_LENGTH)
+                    m.next = "DISCARD"
+
+            with state("DISCARD"):
+                m.d.comb += [self.complete.eq(1), self.payload.ready.eq(1)]
+        return m
