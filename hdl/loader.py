@@ -106,15 +106,18 @@ class LayerLoader(wiring.Component):
         with m.If(got):
             m.d.sync += recent.eq(with_byte)
         field = Signal(range(len(recent) // 8 + 1))  # byte index inside the current item
-        count = Signal(16)  # table entry or requantization channel being written
+        # Table entry or requantization channel being written.
+        count = Signal(range(max(table_entries, p.channels) + 1))
         k = Signal(range(tp.k_max + 1))
         lane = Signal(range(C + 1))  # weight lane n % C
         base = Signal(address_bits(2 * half) + 1)  # tile * K
         # Loops over rows count down to zero: a zero test on a register is quicker than
         # comparing a count with a limit in the same cycle.
-        row_left = Signal(16)  # items of this row still to come after the current one
-        rows_left = Signal(16)  # rows still to come after the current one
-        row_reload = Signal(16)
+        # Items of this row (N codes or records) still to come after the current one, and
+        # rows (K) after the current one: as narrow as the buffers allow (LUTs on iCE40).
+        row_left = Signal(range(max(p.channels, 2)))
+        row_reload = Signal.like(row_left)
+        rows_left = Signal(range(max(tp.k_max, 2)))
 
         def fail(status):
             with m.If(self.error == Status.OK):

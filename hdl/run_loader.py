@@ -70,9 +70,11 @@ class RunLoader(wiring.Component):
         k = Signal(range(tp.k_max + 1))
         lane = Signal(range(R + 1))  # activation bank m % R
         base = Signal(len(self.act_address) + 1)  # (m // R) * K
-        row_left = Signal(16)  # activations of this row still to come after this one
-        rows_left = Signal(16)  # rows still to come after this one
-        row_reload = Signal(16)  # K - 1, as a register
+        # Activations of this row still to come after this one (K - 1 at most, reloaded
+        # from a register) and rows after this one (M - 1 at most).
+        row_left = Signal(range(max(tp.k_max, 2)))
+        row_reload = Signal.like(row_left)
+        rows_left = Signal(range(max(tp.m_max, 2)))
 
         def fail(status):
             with m.If(self.error == Status.OK):

@@ -15,7 +15,7 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, Timer
 
 from sw.device.configs import device
 from sw.device.payloads import (
@@ -29,6 +29,8 @@ from sw.device.payloads import (
 from sw.device.protocol import Op, ResponseParser, Status, encode_request
 from sw.kernel import matmul
 from sw.kernel.random_layer import random_product
+
+CLOCK_NS = 10
 
 
 def config() -> dict:
@@ -48,33 +50,38 @@ class UartHost:
         self.dut.rx_pin.value = 1
         # The clock toggled in the simulator (C++), not from Python: the 12 x 12 arrays run
         # hundreds of thousands of cycles here, most of them UART bit times.
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns", impl="gpi").start())
+        cocotb.start_soon(Clock(self.dut.clk, CLOCK_NS, unit="ns", impl="gpi").start())
         self.dut.rst.value = 1
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0
         cocotb.start_soon(self._listen())
 
+    async def cycles(self, count: int):
+        """Wait ``count`` clock cycles with one timer (a `ClockCycles` wakes Python every
+        cycle, which would dominate a UART's 10 x divisor cycles a byte)."""
+        await Timer(count * CLOCK_NS, unit="ns")
+
     async def send(self, data: bytes):
         for byte in data:
             for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:
                 self.dut.rx_pin.value = bit
-                await ClockCycles(self.dut.clk, self.divisor)
+                await self.cycles(self.divisor)
 
     async def _listen(self):
         while True:
             await FallingEdge(self.dut.tx_pin)
-            await ClockCycles(self.dut.clk, self.divisor // 2)  # the middle of the start bit
+            await self.cycles(self.divisor // 2)  # the middle of the start bit
             byte = 0
             for i in range(8):
-                await ClockCycles(self.dut.clk, self.divisor)
+                await self.cycles(self.divisor)
                 byte |= int(self.dut.tx_pin.value) << i
-            await ClockCycles(self.dut.clk, self.divisor)  # the stop bit
+            await self.cycles(self.divisor)  # the stop bit
             self.frames += self.parser.feed(bytes([byte]))
 
     async def response(self, max_cycles: int = 2_000_000):
         waited = 0
         while not self.frames:
-            await ClockCycles(self.dut.clk, 100)
+            await self.cycles(100)
             waited += 100
             assert waited < max_cycles, "no response from the device"
         return self.frames.pop(0)
@@ -126,7 +133,7 @@ async def a_frame_that_stops_part_way_times_out(_):
     dut, host = await started()
     frame = encode_request(Op.IDENTIFY, b"", tag=9)
     await host.send(frame[:3])
-    await ClockCycles(dut.clk, config()["timeout_cycles"] + 10 * host.divisor)
+    await host.cycles(config()["timeout_cycles"] + 10 * host.divisor)
     response = await host.response()
     assert (response.op, response.status) == (Op.NONE, Status.TIMEOUT)
     assert (await host.transact(Op.IDENTIFY)).status == Status.OK

@@ -22,7 +22,7 @@ COMMANDS = {
 }
 WORKLOADS = {
     "digits": ("sw.workloads.digits", "handwritten digits MLP with quantized weights"),
-    "qlearn": ("sw.workloads.qlearn", "DQN on CartPole with the Q-network on the core"),
+    "qlearn": ("sw.workloads.qlearn.cli", "DQN on CartPole with the Q-network on the core"),
     "cnn": ("sw.workloads.cnn", "small CNNs compiled from torch graphs onto the core"),
     "gfbs": ("sw.workloads.gfbs.cli", "GFBS channel pruning; pruned networks on the core"),
     "coded": ("sw.workloads.coded.cli", "straggler-resilient coded matmul on Ray workers"),

@@ -1,5 +1,6 @@
-"""The RTL under Verilator: the cocotb suites of `MatmulCore` (the same ones `make sim` runs),
-and `verilator --lint-only -Wall` on the core, on every device and on every board top."""
+"""The RTL under Verilator: the cocotb suites (`MatmulCore`, and each board's device behind its
+UART: the same ones `make sim` runs), and `verilator --lint-only -Wall` on the core, on
+every device and on every board top."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from boards.top import BoardTop
 from hdl.core import MatmulCore
 from sim.device import build_simulator
 from sim.runner import BOARD_TOP_WAIVERS, MODELS, build_model, lint, model_sources
-from sim.suites import CORE_SUITES
+from sim.suites import BOARD_SUITES, CORE_SUITES
 from sw.device.configs import DEVICES, device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +35,14 @@ def cocotb_tests_in(module: str) -> int:
 
 @pytest.mark.parametrize("suite", CORE_SUITES, ids=lambda s: s.name)
 def test_core_cocotb_suite(suite):
+    outcome = suite.run()
+    assert outcome["failed"] == 0
+    assert outcome["tests"] == cocotb_tests_in(suite.test_module) > 0
+
+
+@pytest.mark.parametrize("suite", BOARD_SUITES, ids=lambda s: s.name)
+def test_board_link_cocotb_suite(suite):
+    """Each board's device behind its UART, driven bit by bit (sim/test_board_link.py)."""
     outcome = suite.run()
     assert outcome["failed"] == 0
     assert outcome["tests"] == cocotb_tests_in(suite.test_module) > 0

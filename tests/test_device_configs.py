@@ -70,3 +70,12 @@ def test_board_designs_agree_with_ref(name):
                 if requant and product.spec.requant.out_bits <= 8:  # no output stalls
                     assert got[1] == expected[1], "run cycles differ from the model"
         assert ran >= 2, f"{name} ran only {ran} kinds of layer"
+
+
+@pytest.mark.parametrize("name", sorted(DEVICES))
+def test_the_matmul_command_works_on_every_device(name, capsys):
+    from sw.cli import main
+
+    # K=6 is deep enough for every device's accumulator (the 18-bit codebook one's limit)
+    assert main(["matmul", "--backend", f"sim:{name}", "--m", "5", "--k", "6", "--n", "6"]) == 0
+    assert "matches ref  yes" in capsys.readouterr().out

@@ -327,6 +327,20 @@ def test_the_command_line_reports_errors_without_a_traceback(capsys):
     assert "error: unknown target 'fpga'" in err and "Traceback" not in err
 
 
+def test_a_garbled_answer_is_one_line_on_the_command_line(monkeypatch, capsys):
+    import sw.driver.matmul_cli
+    from sw.cli import main
+    from sw.device.protocol import ProtocolError
+
+    def garbled(argv):
+        raise ProtocolError("frame header 01 02 fails its CRC-8")
+
+    monkeypatch.setattr(sw.driver.matmul_cli, "main", garbled)
+    assert main(["matmul"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: frame header 01 02 fails its CRC-8\n"
+
+
 def test_the_matmul_command_checks_sim_against_ref(capsys):
     from sw.cli import main
 

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             act_bits=args.act_bits,
             weight_bits=args.weight_bits,
             spx_terms=args.spx_terms,
+            acc_bits=acc.info.acc_bits,  # the device's accumulator: depth checked against it
             requant=not args.raw,
         )
         expected = matmul(product.x, product.codes, product.spec)

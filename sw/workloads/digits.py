@@ -3,43 +3,38 @@
 1. Train a float MLP (64-64-10 on the 8x8 digits) on a fixed stratified split.
 2. For each weight scheme at ``--bits`` (uniform, SP1, SP2, codebook; 8-bit
    activations): post-training quantization, then QAT with the straight-through
-   estimator; compile to core layers; run the whole test set through the driver on
-   ``ref`` and on ``--backend``. Report accuracy (PTQ and QAT), bit-exact agreement
-   between the two backends, agreement with the fake-quant torch forward, device
-   cycles per image (from the counters), weight memory and the PE multipliers the
-   mode needs.
+   estimator (`sw.nn.prepare_qat`, `train_qat`); compile (`sw.nn.compile_model`); run
+   the whole test set through the driver on ``ref`` and on ``--backend``. Report
+   accuracy (PTQ and QAT), bit-exact agreement between the two backends, agreement
+   with the fake-quant forward (`Program.fake_quant`), device cycles per image (from
+   the counters), weight memory and the PE multipliers the mode needs.
 3. The sweep: the 360-image test set cannot separate schemes that differ by an image
    or two, so every scheme is trained again at each of ``--sweep-bits`` over
    ``--splits`` stratified re-splits x ``--seeds`` training seeds, on ``ref``; mean,
    std, and a paired SP2-vs-uniform comparison per width (paired t-test and Wilcoxon
-   signed-rank over the same split/seed pairs).
+   signed-rank over the same split/seed pairs, `common.paired_comparison`).
 
 Writes ``results.json``, ``digits_report.png`` (accuracy per scheme, confusion matrix
-of the best quantized scheme) and ``digits_sweep.png`` under ``--out``.
+of the best quantized scheme) and ``digits_sweep.png`` under ``--out``. torch is
+imported only once the arguments are parsed, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from sw.data import DataFormatError, Dataset, load_dataset
-from sw.nn import CoreProgram, QuantMLP, compile_mlp, make_mlp, predict, train_classifier
-from sw.quant import WeightScheme, parse_schemes
-
 from .backends import open_backend, open_with_ref
+from .common import format_table, mean_std, paired_comparison, pyplot, write_json
 
 DEFAULT_OUT = Path("build/digits")
 DEFAULT_SCHEMES = "uniform,sp1,sp2,codebook"
-SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,8 +51,10 @@ class TrainConfig:
     act_bits: int = 8
 
 
-def train_float(dataset: Dataset, config: TrainConfig, seed: int, progress=None):
+def train_float(dataset, config: TrainConfig, seed: int, progress=None):
     """The float MLP ``features-hidden...-classes`` trained under ``seed``."""
+    from sw.nn import make_mlp, train_classifier
+
     model = make_mlp([dataset.features, *config.hidden, dataset.classes], seed=seed)
     train_classifier(
         model,
@@ -73,55 +70,56 @@ def train_float(dataset: Dataset, config: TrainConfig, seed: int, progress=None)
     return model
 
 
-def quantize_model(
-    model, dataset: Dataset, scheme: WeightScheme, config: TrainConfig, seed: int, progress=None
-) -> tuple[CoreProgram, QuantMLP, CoreProgram]:
-    """PTQ program, then the QAT model and its program (calibrated on the training set)."""
-    quantized = QuantMLP.from_float(model, scheme, dataset.x_train, act_bits=config.act_bits)
-    ptq_program = compile_mlp(quantized)
-    quantized.qat_classifier(
+def quantize_model(model, dataset, scheme, config: TrainConfig, seed: int, progress=None):
+    """``(PTQ program, QAT model, QAT program)``, calibrated on the training set."""
+    import torch
+
+    from sw.nn import compile_model, prepare_qat, train_qat
+
+    quantized = prepare_qat(
+        model,
+        dataset.x_train,
+        scheme,
+        act_bits=config.act_bits,
+        calibration_inputs=dataset.x_train,
+    )
+    ptq_program = compile_model(quantized, None)
+    train_qat(
+        quantized,
         dataset.x_train,
         dataset.y_train,
+        torch.nn.functional.cross_entropy,
         epochs=config.qat_epochs,
         batch_size=config.batch_size,
         lr=config.qat_lr,
         seed=seed,
         progress=progress,
     )
-    return ptq_program, quantized, compile_mlp(quantized)
+    return ptq_program, quantized, compile_model(quantized, None)
 
 
-def program_accuracy(program: CoreProgram, accelerator, dataset: Dataset) -> float:
-    predictions = program.run(accelerator, dataset.x_test, measure_cycles=False).outputs
-    return float(np.mean(predictions.argmax(axis=1) == dataset.y_test))
+def program_accuracy(program, accelerator, dataset) -> float:
+    outputs, _ = program.run(accelerator, dataset.x_test, measure_cycles=False)
+    return float(np.mean(outputs.argmax(axis=1) == dataset.y_test))
 
 
 # ---- the report at one width ---------------------------------------------------------------
 
 
-def scheme_report(
-    scheme: WeightScheme,
-    model,
-    dataset: Dataset,
-    config: TrainConfig,
-    seed: int,
-    ref,
-    backend,
-) -> tuple[dict, np.ndarray]:
+def scheme_report(scheme, model, dataset, config: TrainConfig, seed: int, ref, backend):
     """One row of the table (a dict) and the test-set predictions on the backend."""
-    ptq_program, quantized, program = quantize_model(
+    ptq_program, _, program = quantize_model(
         model, dataset, scheme, config, seed, progress=f"QAT {scheme.label}"
     )
     start = time.perf_counter()
-    run = program.run(backend, dataset.x_test, measure_cycles=True)
+    outputs, cycles = program.run(backend, dataset.x_test, measure_cycles=True)
     seconds = time.perf_counter() - start
     if backend is ref:
-        ref_outputs = run.outputs
+        ref_outputs = outputs
     else:
-        ref_outputs = program.run(ref, dataset.x_test, measure_cycles=False).outputs
-    predictions = run.outputs.argmax(axis=1)
-    fake = quantized.outputs(dataset.x_test)
-    fake_int = np.rint(fake / program.output_scale).astype(np.int64)
+        ref_outputs, _ = program.run(ref, dataset.x_test, measure_cycles=False)
+    predictions = outputs.argmax(axis=1)
+    fake = program.fake_quant(dataset.x_test)
     fake_predictions = fake.argmax(axis=1)
     info = backend.identify()
     images = len(dataset.y_test)
@@ -132,24 +130,28 @@ def scheme_report(
         "bits": scheme.bits,
         "ptq_accuracy": program_accuracy(ptq_program, ref, dataset),
         "accuracy": float(np.mean(predictions == dataset.y_test)),
-        "ref_agreement": float(np.mean(np.all(run.outputs == ref_outputs, axis=1))),
+        "ref_agreement": float(np.mean(np.all(outputs == ref_outputs, axis=1))),
         "fake_quant_agreement": float(np.mean(fake_predictions == predictions)),
         "fake_quant_disagreements": int(np.sum(fake_predictions != predictions)),
-        "fake_quant_output_match": float(np.mean(fake_int == run.outputs)),
-        "cycles_per_inference": run.cycles / images,
-        "layer_cycles_per_inference": [c / images for c in run.layer_cycles],
+        "fake_quant_output_match": float(np.mean(fake == outputs)),
+        "cycles_per_inference": sum(cycles.values()) / images,
+        "layer_cycles_per_inference": [
+            cycles[layer.name] / images for layer in program.core_layers
+        ],
         "weight_memory_bits": program.weight_memory_bits,
         "pe_multipliers": scheme.pe_multipliers(info.rows, info.cols),
-        "macs_per_inference": program.macs_per_input,
+        "macs_per_inference": program.macs_per_sample,
         "backend_seconds": seconds,
-        "codebook": [list(layer.spec.codebook) for layer in program.layers]
+        "codebook": [list(layer.spec.codebook) for layer in program.core_layers]
         if scheme.kind == "codebook"
         else None,
     }
     return row, predictions
 
 
-def float_row(model, dataset: Dataset) -> tuple[dict, np.ndarray]:
+def float_row(model, dataset) -> tuple[dict, np.ndarray]:
+    from sw.nn import predict
+
     predictions = predict(model, dataset.x_test)
     weights = sum(p.numel() for name, p in model.named_parameters() if name.endswith("weight"))
     return {
@@ -165,16 +167,11 @@ def float_row(model, dataset: Dataset) -> tuple[dict, np.ndarray]:
 # ---- the sweep -----------------------------------------------------------------------------
 
 
-def run_sweep(
-    dataset: Dataset,
-    config: TrainConfig,
-    schemes: list[str],
-    bits_list: list[int],
-    splits: int,
-    seeds: int,
-    ref,
-) -> dict:
+def run_sweep(dataset, config: TrainConfig, schemes, bits_list, splits: int, seeds: int, ref):
     """Accuracy of every scheme at every width over ``splits`` x ``seeds`` runs, on ``ref``."""
+    from sw.nn import predict
+    from sw.quant import WeightScheme
+
     runs = []
     total = splits * seeds * (1 + len(bits_list) * len(schemes))
     with tqdm(total=total, desc="sweep", unit="model") as bar:
@@ -209,82 +206,51 @@ def run_sweep(
         "schemes": schemes,
         "runs": runs,
         "summary": summarize_sweep(runs),
-        "paired_sp2_vs_uniform": paired_comparison(runs, "sp2", "uniform"),
+        "paired_sp2_vs_uniform": compare_schemes(runs, "sp2", "uniform"),
     }
-
-
-def _mean_std(values) -> dict:
-    values = np.asarray(values, dtype=np.float64)
-    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(values.mean()), "std": std, "n": len(values)}
 
 
 def summarize_sweep(runs: list[dict]) -> dict:
     """Mean and std (over split x seed) of PTQ and QAT accuracy per scheme and width."""
-    summary: dict = {}
     floats = {(r["split"], r["seed"]): r["float_accuracy"] for r in runs}
-    summary["float"] = _mean_std(list(floats.values()))
+    summary: dict = {"float": mean_std(floats.values())}
     for kind in sorted({r["scheme"] for r in runs}):
         for bits in sorted({r["bits"] for r in runs}):
             chosen = [r for r in runs if r["scheme"] == kind and r["bits"] == bits]
             if chosen:
                 summary[f"{kind}-{bits}"] = {
-                    "accuracy": _mean_std([r["accuracy"] for r in chosen]),
-                    "ptq_accuracy": _mean_std([r["ptq_accuracy"] for r in chosen]),
+                    "accuracy": mean_std(r["accuracy"] for r in chosen),
+                    "ptq_accuracy": mean_std(r["ptq_accuracy"] for r in chosen),
                 }
     return summary
 
 
 def _same_levels(first: str, second: str, bits: int) -> bool:
     """Whether two fixed-level schemes have the same levels at ``bits`` (e.g. ternary at 2)."""
+    from sw.quant import WeightScheme
+
     a, b = WeightScheme(first, bits).fixed_levels(), WeightScheme(second, bits).fixed_levels()
     return a is not None and b is not None and np.array_equal(a, b)
 
 
-def paired_comparison(runs: list[dict], first: str, second: str) -> dict:
-    """Per width: ``first - second`` accuracy over the same (split, seed) pairs."""
-    from scipy import stats
-
+def compare_schemes(runs: list[dict], first: str, second: str) -> dict:
+    """Per width: ``first - second`` accuracy (QAT and PTQ) over the same (split, seed)."""
     result = {}
     for bits in sorted({r["bits"] for r in runs}):
         for key in ("accuracy", "ptq_accuracy"):
-            a = {
-                (r["split"], r["seed"]): r[key]
-                for r in runs
-                if (r["scheme"], r["bits"]) == (first, bits)
-            }
-            b = {
-                (r["split"], r["seed"]): r[key]
-                for r in runs
-                if (r["scheme"], r["bits"]) == (second, bits)
-            }
-            pairs = sorted(set(a) & set(b))
-            if not pairs:
+            entry = paired_comparison(
+                runs,
+                key=key,
+                pair_by=lambda r: (r["split"], r["seed"]),
+                first=lambda r, b=bits: (r["scheme"], r["bits"]) == (first, b),
+                second=lambda r, b=bits: (r["scheme"], r["bits"]) == (second, b),
+                names=(first, second),
+            )
+            if entry is None:
                 continue
-            diff = np.array([a[p] - b[p] for p in pairs])
-            if len(diff) > 1 and np.any(diff != 0):
-                t_p = float(stats.ttest_rel([a[p] for p in pairs], [b[p] for p in pairs]).pvalue)
-                w_p = float(stats.wilcoxon(diff, zero_method="zsplit").pvalue)
-            else:  # identical on every pair (or a single pair): no evidence of a difference
-                t_p = w_p = 1.0
-            mean = float(diff.mean())
-            significant = len(diff) > 1 and t_p < SIGNIFICANCE
-            verdict = "no significant difference"
-            if significant:
-                verdict = f"{first} better" if mean > 0 else f"{second} better"
             if _same_levels(first, second, bits):
-                verdict += " (identical level sets)"
-            result.setdefault(str(bits), {})[key] = {
-                "mean_difference": mean,
-                "std_difference": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
-                "wins": int(np.sum(diff > 0)),
-                "ties": int(np.sum(diff == 0)),
-                "losses": int(np.sum(diff < 0)),
-                "pairs": len(diff),
-                "t_test_p": t_p,
-                "wilcoxon_p": w_p,
-                "verdict": verdict,
-            }
+                entry["verdict"] += " (identical level sets)"
+            result.setdefault(str(bits), {})[key] = entry
     return result
 
 
@@ -292,11 +258,7 @@ def paired_comparison(runs: list[dict], first: str, second: str) -> dict:
 
 
 def plot_report(rows: list[dict], best: dict, confusion: np.ndarray, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (bars, matrix) = plt.subplots(1, 2, figsize=(12, 4.8))
     labels = [r["label"] for r in rows]
     quantized = [r for r in rows if r["scheme"] != "float"]
@@ -315,28 +277,45 @@ def plot_report(rows: list[dict], best: dict, confusion: np.ndarray, path: Path)
     bars.legend(loc="lower right")
     for x, value in zip([0, *(positions + 0.2)], [float_accuracy, *qat], strict=True):
         bars.text(x, value + 0.1, f"{value:.1f}", ha="center", va="bottom", fontsize=8)
-    image = matrix.imshow(confusion, cmap="Blues")
-    fig.colorbar(image, ax=matrix)
-    matrix.set_xlabel("predicted")
-    matrix.set_ylabel("true")
-    matrix.set_xticks(range(confusion.shape[0]))
-    matrix.set_yticks(range(confusion.shape[0]))
-    matrix.set_title(f"confusion matrix: {best['label']} ({100 * best['accuracy']:.1f}%)")
-    for (i, j), count in np.ndenumerate(confusion):
-        if count:
-            color = "white" if count > confusion.max() / 2 else "black"
-            matrix.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
+    plot_confusion(
+        matrix, confusion, f"confusion matrix: {best['label']} ({100 * best['accuracy']:.1f}%)"
+    )
+    fig.colorbar(matrix.images[0], ax=matrix)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def plot_confusion(axis, confusion: np.ndarray, title: str) -> None:
+    """A confusion matrix with its counts written in (shared with `qmatmul run cnn`)."""
+    axis.imshow(confusion, cmap="Blues")
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_xticks(range(confusion.shape[0]))
+    axis.set_yticks(range(confusion.shape[0]))
+    axis.set_title(title)
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            color = "white" if count > confusion.max() / 2 else "black"
+            axis.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
+
+
+def _paired_differences(runs, first: str, second: str, bits: int) -> list[float]:
+    a = {
+        (r["split"], r["seed"]): r["accuracy"]
+        for r in runs
+        if (r["scheme"], r["bits"]) == (first, bits)
+    }
+    b = {
+        (r["split"], r["seed"]): r["accuracy"]
+        for r in runs
+        if (r["scheme"], r["bits"]) == (second, bits)
+    }
+    return [100 * (a[k] - b[k]) for k in sorted(set(a) & set(b))]
+
+
 def plot_sweep(sweep: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     summary = sweep["summary"]
     fig, (curves, diffs) = plt.subplots(1, 2, figsize=(12, 4.5))
     bits = sweep["bits"]
@@ -356,19 +335,8 @@ def plot_sweep(sweep: dict, path: Path) -> None:
     n = sweep["splits"] * sweep["seeds"]
     curves.set_title(f"mean ± std over {sweep['splits']} splits x {sweep['seeds']} seeds")
     curves.legend()
-    runs = sweep["runs"]
     for b in bits:
-        a = {
-            (r["split"], r["seed"]): r["accuracy"]
-            for r in runs
-            if (r["scheme"], r["bits"]) == ("sp2", b)
-        }
-        u = {
-            (r["split"], r["seed"]): r["accuracy"]
-            for r in runs
-            if (r["scheme"], r["bits"]) == ("uniform", b)
-        }
-        diff = [100 * (a[k] - u[k]) for k in sorted(set(a) & set(u))]
+        diff = _paired_differences(sweep["runs"], "sp2", "uniform", b)
         jitter = np.linspace(-0.15, 0.15, len(diff)) if len(diff) > 1 else [0.0]
         diffs.scatter(np.full(len(diff), b) + jitter, diff, alpha=0.6)
         if diff:
@@ -383,26 +351,38 @@ def plot_sweep(sweep: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def format_table(rows: list[dict], backend: str) -> str:
-    head = (
-        f"{'scheme':<16} {'PTQ acc':>8} {'QAT acc':>8} {'ref=' + backend:>12} {'fq agree':>9} "
-        f"{'cycles/img':>10} {'weight bits':>11} {'PE mults':>8}"
-    )
-    lines = [head, "-" * len(head)]
+def scheme_table(rows: list[dict], backend: str) -> str:
+    headers = ["scheme", "PTQ acc", "QAT acc", f"ref={backend}", "fq agree", "cycles/img"]
+    headers += ["weight bits", "PE mults"]
+    lines = []
     for r in rows:
         if r["scheme"] == "float":
             lines.append(
-                f"{r['label']:<16} {'':>8} {100 * r['accuracy']:>7.2f}% {'-':>12} {'-':>9} "
-                f"{'-':>10} {r['weight_memory_bits']:>11} {'-':>8}"
+                [
+                    r["label"],
+                    "",
+                    f"{100 * r['accuracy']:.2f}%",
+                    "-",
+                    "-",
+                    "-",
+                    r["weight_memory_bits"],
+                    "-",
+                ]
             )
             continue
         lines.append(
-            f"{r['label']:<16} {100 * r['ptq_accuracy']:>7.2f}% {100 * r['accuracy']:>7.2f}% "
-            f"{100 * r['ref_agreement']:>11.1f}% {100 * r['fake_quant_agreement']:>8.1f}% "
-            f"{r['cycles_per_inference']:>10.1f} {r['weight_memory_bits']:>11} "
-            f"{r['pe_multipliers']:>8}"
+            [
+                r["label"],
+                f"{100 * r['ptq_accuracy']:.2f}%",
+                f"{100 * r['accuracy']:.2f}%",
+                f"{100 * r['ref_agreement']:.1f}%",
+                f"{100 * r['fake_quant_agreement']:.1f}%",
+                f"{r['cycles_per_inference']:.1f}",
+                r["weight_memory_bits"],
+                r["pe_multipliers"],
+            ]
         )
-    return "\n".join(lines)
+    return format_table(headers, lines)
 
 
 def format_sweep(sweep: dict) -> str:
@@ -493,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--qat-epochs must be at least 0")
     if not 2 <= args.act_bits <= 8:
         parser.error(f"--act-bits={args.act_bits} is out of range; allowed range is [2, 8]")
+    # Heavy imports (torch, scikit-learn) only now: `--help` and bad arguments answer at once.
+    import torch
+
+    from sw.data import DataFormatError, load_dataset
+    from sw.quant import parse_schemes
+
     try:
         schemes = parse_schemes(args.schemes, args.bits)
         for bits in args.sweep_bits:
@@ -510,7 +496,28 @@ def main(argv: list[str] | None = None) -> int:
     return run(args, dataset, schemes, config)
 
 
-def run(args, dataset: Dataset, schemes: list[WeightScheme], config: TrainConfig) -> int:
+def schemes_on_device(schemes, info, act_bits: int, *, asked: bool) -> list:
+    """The schemes whose codes the device decodes (a fixed-SPx iCEBreaker design has only
+    SP2). A scheme asked for by name that it cannot run is an error; of the default list,
+    the others are left out with a note."""
+    params = info.core_params()
+    runnable = []
+    for scheme in schemes:
+        codebook = [0] * (1 << scheme.bits) if scheme.weight_mode == "codebook" else None
+        try:
+            params.check_weights(scheme.layer_spec(act_bits=act_bits, codebook=codebook))
+        except ValueError as error:
+            if asked:
+                raise ValueError(f"{scheme.label} cannot run on this device: {error}") from None
+            print(f"note: {scheme.label} left out: {error}")
+            continue
+        runnable.append(scheme)
+    if not runnable:
+        raise ValueError("none of the weight schemes runs on this device")
+    return runnable
+
+
+def run(args, dataset, schemes, config: TrainConfig) -> int:
     from sklearn.metrics import confusion_matrix
 
     out = args.out
@@ -523,6 +530,10 @@ def run(args, dataset: Dataset, schemes: list[WeightScheme], config: TrainConfig
     with ExitStack() as stack:
         ref, backend = open_with_ref(stack, args.backend)  # fail early on a bad backend
         info = backend.identify()
+        sweep_kinds = [s.kind for s in schemes]  # the sweep runs on ref: every scheme asked for
+        schemes = schemes_on_device(
+            schemes, info, config.act_bits, asked=args.schemes != DEFAULT_SCHEMES
+        )
         model = train_float(dataset, config, args.seed, progress="float training")
         rows = []
         flt, _ = float_row(model, dataset)
@@ -542,7 +553,7 @@ def run(args, dataset: Dataset, schemes: list[WeightScheme], config: TrainConfig
     if not args.no_sweep:
         with open_backend("ref") as ref:
             sweep = run_sweep(
-                dataset, config, [s.kind for s in schemes], args.sweep_bits, args.splits,
+                dataset, config, sweep_kinds, args.sweep_bits, args.splits,
                 args.seeds, ref,
             )  # fmt: skip
 
@@ -552,25 +563,26 @@ def run(args, dataset: Dataset, schemes: list[WeightScheme], config: TrainConfig
         figures["sweep"] = str(out / "digits_sweep.png")
         plot_sweep(sweep, Path(figures["sweep"]))
 
-    results = {
-        "data": dataset.name,
-        "train_images": len(dataset.y_train),
-        "test_images": len(dataset.y_test),
-        "backend": args.backend,
-        "device": {"rows": info.rows, "cols": info.cols, "clock_hz": info.clock_hz},
-        "seed": args.seed,
-        "config": asdict(config),
-        "table": rows,
-        "best_quantized": best["scheme"],
-        "confusion_matrix": confusion.tolist(),
-        "sweep": sweep,
-        "figures": figures,
-    }
-    results_path = out / "results.json"
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    results_path = write_json(
+        out / "results.json",
+        {
+            "data": dataset.name,
+            "train_images": len(dataset.y_train),
+            "test_images": len(dataset.y_test),
+            "backend": args.backend,
+            "device": {"rows": info.rows, "cols": info.cols, "clock_hz": info.clock_hz},
+            "seed": args.seed,
+            "config": asdict(config),
+            "table": rows,
+            "best_quantized": best["scheme"],
+            "confusion_matrix": confusion.tolist(),
+            "sweep": sweep,
+            "figures": figures,
+        },
+    )
 
     print()
-    print(format_table(rows, args.backend))
+    print(scheme_table(rows, args.backend))
     print(
         f"PE mults: multipliers in the {info.rows}x{info.cols} PE array of a core built for the "
         f"mode alone (SPx shifts and adds); every mode also uses the one requantizer multiplier."
