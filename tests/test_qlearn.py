@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from sw.kernel import decode
 from sw.quant import WeightScheme
-from sw.workloads import qlearn
-from sw.workloads.qlearn import (
-    CorePolicy,
+from sw.workloads.qlearn import cli
+from sw.workloads.qlearn.policy import CorePolicy, QATConfig, quantize_agent
+from sw.workloads.qlearn.training import (
     DQNConfig,
     ReplayBuffer,
+    cache_path,
     epsilon_at,
     evaluate,
     float_policy,
     load_agent,
-    quantize_agent,
     save_agent,
     train_dqn,
 )
@@ -32,9 +34,8 @@ SHORT = DQNConfig(
     eval_every=750,
     eval_episodes=2,
     policy_states=600,
-    qat_rounds=2,
-    qat_epochs=1,
 )
+SHORT_QAT = QATConfig(rounds=2, epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -80,26 +81,37 @@ def test_evaluation_is_seeded(agent):
 
 
 def test_quantized_policy_runs_on_the_core_and_matches_ref(agent, sim, ref):
-    ptq, quantized, program = quantize_agent(agent, WeightScheme("sp2", 4), SHORT, seed=0)
-    assert [layer.spec.weight_mode for layer in program.layers] == ["spx"] * 3
+    ptq, quantized, program = quantize_agent(
+        agent, WeightScheme("sp2", 4), SHORT, SHORT_QAT, seed=0
+    )
+    assert [layer.spec.weight_mode for layer in program.core_layers] == ["spx"] * 3
     policy = CorePolicy(agent, program, sim, ref)
     returns = evaluate(policy, 2, seed=11)
     # Every decision went through the device, one product per layer and step, and the
-    # same integer products on ref agreed row for row.
+    # same program on ref agreed row for row.
     assert policy.decisions == returns.sum() and policy.checked_rows == policy.decisions
     assert policy.products == 3 * policy.steps and policy.cycles > 0
     assert policy.mismatched_rows == 0
-    # The quantized Q-values, the fake-quant forward and the actions agree.
+    # The core's Q-values are the QAT model's (what was trained is what runs), exactly.
     states = agent.states[:200]
-    q_int = CorePolicy(agent, program, ref).q_values(states * agent.obs_scale)
-    fake = quantized.outputs(states)
-    assert np.mean(fake.argmax(axis=1) == q_int.argmax(axis=1)) >= 0.995
-    assert ptq.layers[0].spec.requant.multiplier != ()
+    q_core = CorePolicy(agent, program, ref).q_values(states * agent.obs_scale)
+    with torch.no_grad():
+        q_trained = quantized(torch.as_tensor(states)).numpy()
+    np.testing.assert_array_equal(q_core.astype(np.float32), q_trained)
+    # PTQ's first layer: its codes hold the fitted weights and its requantization the
+    # scale ratio s_in * s_w[n] / s_out to the device's 15 bits.
+    layer = ptq.core_layers[0]
+    np.testing.assert_array_equal(decode(layer.codes, layer.spec).T, layer.fit.ints)
+    requant = layer.requant
+    ratios = np.array(requant.multiplier) / 2.0 ** np.array(requant.shift)
+    expected = layer.input_scale * layer.weight_scales / layer.output_scale
+    np.testing.assert_allclose(ratios, expected, rtol=2**-14)
 
 
 def test_agent_round_trips_through_the_cache(agent, tmp_path):
-    path = qlearn.cache_path(tmp_path, SHORT, 0)
-    assert path != qlearn.cache_path(tmp_path, SHORT, 1)
+    path = cache_path(tmp_path, SHORT, 0)
+    assert path != cache_path(tmp_path, SHORT, 1)
+    assert path != cache_path(tmp_path, replace(SHORT, gamma=0.9), 0)  # any field counts
     save_agent(agent, path)
     loaded = load_agent(path, SHORT, 0)
     np.testing.assert_array_equal(loaded.obs_scale, agent.obs_scale)
@@ -113,7 +125,7 @@ def test_command_on_ref(tmp_path):
         "--backend", "ref", "--steps", "1500", "--episodes", "2", "--schemes", "sp2",
         "--qat-rounds", "0", "--out", str(out), "--cache", str(tmp_path / "cache"),
     ]  # fmt: skip
-    assert qlearn.main(argv) == 0
+    assert cli.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     float_row, sp2 = results["table"]
     assert float_row["scheme"] == "float" and sp2["scheme"] == "sp2-4"
@@ -133,6 +145,6 @@ def test_command_on_ref(tmp_path):
 )
 def test_bad_arguments_get_clear_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        qlearn.main(argv)
+        cli.main(argv)
     assert exit_info.value.code == 2
     assert message.replace("\\", "") in capsys.readouterr().err

@@ -7,6 +7,8 @@ imports this package; nothing else re-implements it.
 """
 
 from .codes import decode, decode_table, encode, levels, spx_split, weight_range
+from .exact import exact_matmul
+from .product import ProductReport, run_product
 from .reference import (
     AccumulatorOverflowError,
     accumulator_bounds,
@@ -23,6 +25,7 @@ __all__ = [
     "WEIGHT_MODES",
     "AccumulatorOverflowError",
     "LayerSpec",
+    "ProductReport",
     "Requant",
     "Tile",
     "accumulator_bounds",
@@ -31,11 +34,13 @@ __all__ = [
     "decode",
     "decode_table",
     "encode",
+    "exact_matmul",
     "levels",
     "matmul",
     "max_depth",
     "requantize",
     "result_order",
+    "run_product",
     "spx_split",
     "tiles",
     "weight_range",

@@ -1,4 +1,4 @@
-"""Float MLPs in torch: build one, check it is something the core can run, train it."""
+"""Float models in torch: build an MLP, train a model (the compiler takes any `nn.Module`)."""
 
 from __future__ import annotations
 
@@ -31,43 +31,6 @@ def make_mlp(sizes: Sequence[int], *, seed: int) -> nn.Sequential:
         torch.random.set_rng_state(generator_state)
 
 
-def linear_layers(model: nn.Module) -> list[tuple[nn.Linear, bool]]:
-    """The model's ``(Linear, followed_by_relu)`` pairs, in order.
-
-    Only a chain of ``nn.Linear`` and ``nn.ReLU`` (an ``nn.Sequential``) compiles to the
-    core; anything else raises ``ValueError`` naming the module and its position.
-    """
-    if not isinstance(model, nn.Sequential):
-        raise ValueError(
-            f"expected an nn.Sequential of Linear and ReLU modules, got {type(model).__name__}"
-        )
-    layers: list[tuple[nn.Linear, bool]] = []
-    for position, module in enumerate(model):
-        if isinstance(module, nn.Linear):
-            layers.append((module, False))
-        elif isinstance(module, nn.ReLU):
-            if not layers or layers[-1][1]:
-                raise ValueError(
-                    f"ReLU at position {position} does not follow a Linear layer; "
-                    f"only Linear [ReLU] Linear [ReLU] ... chains compile to the core"
-                )
-            layers[-1] = (layers[-1][0], True)
-        else:
-            raise ValueError(
-                f"module {type(module).__name__} at position {position} is not supported; "
-                f"only nn.Linear and nn.ReLU compile to the core"
-            )
-    if not layers:
-        raise ValueError("the model has no Linear layer")
-    for (previous, _), (current, _) in zip(layers[:-1], layers[1:], strict=True):
-        if previous.out_features != current.in_features:
-            raise ValueError(
-                f"Linear layers do not chain: {previous.out_features} outputs feed "
-                f"{current.in_features} inputs"
-            )
-    return layers
-
-
 def train(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -84,7 +47,7 @@ def train(
 ) -> list[float]:
     """Adam with minibatches shuffled under ``seed``; returns the mean loss per epoch.
 
-    ``on_epoch_start(epoch)`` runs before each epoch (QAT re-fits its quantizers there).
+    ``on_epoch_start(epoch)`` runs before each epoch (QAT may re-fit its quantizers there).
     ``progress`` is the label of a tqdm bar over epochs (None: no bar).
     """
     if epochs < 0 or batch_size < 1:

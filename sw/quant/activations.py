@@ -60,9 +60,32 @@ def torch_round_half_away(values: torch.Tensor) -> torch.Tensor:
     return torch.sign(values) * torch.floor(values.abs() + 0.5)
 
 
+def straight_through(exact: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
+    """``exact`` forward (bit for bit), the gradient of ``surrogate`` backward.
+
+    Written as ``exact + (surrogate - surrogate.detach())``: the bracket is exactly zero
+    in floating point, so the value is ``exact`` itself, never ``exact`` plus a rounding
+    error (``surrogate + (exact - surrogate).detach()`` can be off by an ulp).
+    """
+    return exact.detach() + (surrogate - surrogate.detach())
+
+
 def round_ste(values: torch.Tensor) -> torch.Tensor:
     """Round half away from zero forward; identity gradient (straight-through) backward."""
-    return values + (torch_round_half_away(values) - values).detach()
+    return straight_through(torch_round_half_away(values), values)
+
+
+def quantize_ste(values: torch.Tensor, scale: float, bits: int) -> torch.Tensor:
+    """`quantize` in torch: the integers (as a float tensor), with a straight-through gradient.
+
+    Forward, exactly ``quantize(values, scale, bits)`` when ``values`` is float64 (the
+    same division, rounding and saturation); backward, ``1 / scale`` inside the range
+    and zero where the value saturates.
+    """
+    if not scale > 0:
+        raise ValueError(f"activation scale must be positive, got {scale}")
+    top = qmax(bits)
+    return torch.clamp(round_ste(values / scale), -top, top)
 
 
 def fake_quant(values: torch.Tensor, scale: float, bits: int) -> torch.Tensor:

@@ -10,6 +10,11 @@ is quantized to ``yq = y / s_out``, so
 
 `fixed_point_multiplier` picks the shift that gives ``multiplier`` the full 15 bits
 (``2**14 <= multiplier < 2**15``) so the relative error of ``M`` is below ``2**-15``.
+
+The host rescales too (a residual add, a concat, a sum: `sw.nn`): there several
+integer tensors with different scales meet, and `common_shift_multipliers` gives
+each ratio its own integer multiplier over one shared shift, every multiplier at
+least as precise as the device's 15 bits.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from .activations import round_half_away
 
 MULTIPLIER_MAX = (1 << REQUANT_MULTIPLIER_BITS) - 1
 SHIFT_MAX = REQUANT_SHIFT_RANGE[1]
+# The host's int64 sums of rescaled terms stay below this (the kernel's `requantize`
+# then adds a rounding half of at most 2**61 and stays inside int64).
+HOST_SUM_LIMIT = 1 << 62
 
 
 def fixed_point_multiplier(real: float) -> tuple[int, int]:
@@ -91,3 +99,38 @@ def build_requant(
         relu=relu,
         out_bits=out_bits,
     )
+
+
+def common_shift_multipliers(ratios, operand_bounds=None) -> tuple[tuple[int, ...], int]:
+    """Signed integer multipliers over one shared shift: ``ratios[i] ~= m[i] / 2**shift``.
+
+    Every nonzero ratio keeps at least the device's 15 significant bits (relative error
+    below ``2**-15``), so a sum ``sum_i q[i] * m[i]`` rounded by ``2**shift`` (the
+    kernel's `requantize` with multiplier 1) rescales several integer tensors to one
+    output scale. ``operand_bounds[i]`` (the largest ``|q[i]|``, default ``2**16``) caps
+    the shift so that the sum stays below 2**62 in int64. The shift lies in [0, 62].
+    """
+    ratios = [float(r) for r in ratios]
+    if not ratios or not all(math.isfinite(r) for r in ratios):
+        raise ValueError(f"rescaling ratios must be finite and at least one, got {ratios}")
+    bounds = [1 << 16] * len(ratios) if operand_bounds is None else list(operand_bounds)
+    if len(bounds) != len(ratios):
+        raise ValueError(f"{len(bounds)} operand bounds for {len(ratios)} ratios")
+    nonzero = [abs(r) for r in ratios if r != 0]
+    if not nonzero:
+        return tuple(0 for _ in ratios), 0
+    # The shift that gives the smallest ratio its 15 bits gives every larger one more.
+    shift = (REQUANT_MULTIPLIER_BITS - 1) - math.floor(math.log2(min(nonzero)))
+    shift = max(0, min(shift, HOST_SUM_LIMIT.bit_length() - 2))
+    while True:
+        multipliers = tuple(int(round_half_away(r * 2.0**shift)) for r in ratios)
+        total = sum(abs(m) * b for m, b in zip(multipliers, bounds, strict=True))
+        if total < HOST_SUM_LIMIT or shift == 0:
+            break
+        shift -= 1
+    if total >= HOST_SUM_LIMIT:
+        raise ValueError(
+            f"rescaling ratios {ratios} are too large to sum exactly in int64 "
+            f"(operands up to {max(bounds)})"
+        )
+    return multipliers, shift

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from .activations import straight_through
 from .weights import nearest_level_index, search_scales
 
 
@@ -27,3 +28,19 @@ def fake_quant_weights(
         index = nearest_level_index(weights.detach().to(torch.float64) / scales[:, None], levels)
         quantized = (levels[index] * scales[:, None]).to(weights.dtype)
     return weights + (quantized - weights).detach(), scales
+
+
+def integer_weights_ste(
+    weights: torch.Tensor, levels: torch.Tensor, scales: torch.Tensor
+) -> torch.Tensor:
+    """The integer levels of an (N, K) matrix (as float64), with a straight-through gradient.
+
+    Forward, exactly ``WeightFit.rounded(weights).ints``; backward, ``1 / scales[n]``
+    per row (the gradient of ``weights / scales``), so an integer-domain forward trains
+    the float weights like a real-valued fake-quant one.
+    """
+    scaled = weights.to(torch.float64) / scales.to(torch.float64)[:, None]
+    levels = levels.to(torch.float64)
+    with torch.no_grad():
+        ints = levels[nearest_level_index(scaled.detach(), levels)]
+    return straight_through(ints, scaled)

@@ -127,6 +127,24 @@ class WeightFit:
         """The kernel's (K, N) codes: transposed to inputs x outputs and encoded exactly."""
         return encode(self.ints.T, self.layer_spec())
 
+    def rounded(self, weights) -> WeightFit:
+        """The same levels and scales, with ``weights`` (N, K) rounded onto them again.
+
+        What QAT does between two re-fits: the float weights move, the quantizer stays.
+        """
+        w = torch.as_tensor(np.asarray(weights) if not torch.is_tensor(weights) else weights)
+        w = w.detach().to(torch.float64)
+        if tuple(w.shape) != self.ints.shape:
+            raise ValueError(
+                f"weights of shape {tuple(w.shape)} do not fit a {self.ints.shape} fit"
+            )
+        levels = torch.as_tensor(self.levels, dtype=torch.float64)
+        scales = torch.as_tensor(self.scales, dtype=torch.float64)
+        ints = levels[nearest_level_index(w / scales[:, None], levels)]
+        return WeightFit(
+            self.scheme, self.levels, self.codebook, self.scales, ints.numpy().astype(np.int64)
+        )
+
     def memory_bits(self) -> int:
         """Bits to store the codes, plus the codebook table when the mode has one."""
         table = len(self.codebook) * CODEBOOK_ENTRY_BITS if self.codebook is not None else 0
