@@ -8,7 +8,9 @@ Measures
   automatic grid (λ, energy, residuals, time), and on fixed grids h, h/2, ... (order);
 - the agreement of the two methods on several coupled cases, and along β for the CLI
   example (where the fixed-λ multi-start does or does not reach the ground state);
-- the concentration diagnostics at the Sobolev-critical exponent (N = 3, 4).
+- the concentration diagnostics at the Sobolev-critical exponent (N = 3, 4);
+- the N = 4 example of issue 22 (long-tail route), the beta = 2 ground-state check, the
+  branch map along beta and the existence study along the masses (N = 2, 3, 4).
 
 Everything is deterministic (no random numbers). Writes bench/results/nls.json.
 Run: .venv/bin/python bench/nls.py
@@ -28,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sw.physics.nls import (  # noqa: E402
     ConcentrationError,
     RadialGrid,
+    branch_map,
+    certify_ground_state,
+    existence_study,
     solve,
     solve_scalar,
     solve_scalar_fixed_lambda,
@@ -100,6 +105,8 @@ def scaling_law() -> list[dict]:
 
 def describe(solution, seconds: float) -> dict:
     return {
+        "decay_rate": solution.decay_rate,
+        "morse_index": solution.morse_index,
         "lambda1": solution.lambda1,
         "lambda2": solution.lambda2,
         "energy": solution.energy,
@@ -115,7 +122,7 @@ def describe(solution, seconds: float) -> dict:
 def cli_example() -> dict:
     report = {}
     for method in ("pohozaev", "fixed_lambda"):
-        solution, seconds = timed(solve, *CLI_EXAMPLE, method=method)
+        solution, seconds = timed(solve, *CLI_EXAMPLE, method=method, check="none")
         report[method] = describe(solution, seconds)
     spacings = [0.04, 0.02, 0.01, 0.005]
     runs = [
@@ -124,6 +131,7 @@ def cli_example() -> dict:
             method="fixed_lambda",
             grid=RadialGrid(3, h, 300.0, 1.2),
             pohozaev_tol=None,
+            check="none",
         )
         for h in spacings
     ]
@@ -143,8 +151,8 @@ def cli_example() -> dict:
 def agreement() -> list[dict]:
     rows = []
     for case in COUPLED_CASES:
-        descent, t_descent = timed(solve, *case, method="pohozaev")
-        nested, t_nested = timed(solve, *case, method="fixed_lambda")
+        descent, t_descent = timed(solve, *case, method="pohozaev", check="none")
+        nested, t_nested = timed(solve, *case, method="fixed_lambda", check="none")
         rows.append(
             {
                 "case": dict(
@@ -167,7 +175,7 @@ def beta_sweep() -> list[dict]:
         case = (*CLI_EXAMPLE[:5], beta, *CLI_EXAMPLE[6:])
         row = {"beta": beta}
         for method in ("pohozaev", "fixed_lambda"):
-            solution, seconds = timed(solve, *case, method=method)
+            solution, seconds = timed(solve, *case, method=method, check="none")
             row[method] = describe(solution, seconds)
         row["same_solution"] = (
             abs(row["pohozaev"]["lambda1"] - row["fixed_lambda"]["lambda1"])
@@ -183,7 +191,7 @@ def critical() -> list[dict]:
         exponent = 2 * dim / (dim - 2)
         started = time.perf_counter()
         try:
-            solve(dim, exponent, exponent, 1.0, 1.0, beta, a, b)
+            solve(dim, exponent, exponent, 1.0, 1.0, beta, a, b, check="none")
             outcome = {"status": "solved (unexpected)"}
         except ConcentrationError as error:
             outcome = {
@@ -202,6 +210,43 @@ def critical() -> list[dict]:
     return rows
 
 
+N4_EXAMPLE = (4, 3.5, 3.8, 1.0, 1.0, 0.5, 3.0, 4.0)
+BETA_TWO = (3, 4.0, 4.0, 1.0, 1.0, 2.0, 10.0, 12.0)
+
+
+def four_dimensional() -> dict:
+    """The N = 4 example of issue 22: both methods, the check, the 'both' branch."""
+    report = {}
+    solutions = []
+    for method in ("pohozaev", "fixed_lambda"):
+        solution, seconds = timed(solve, *N4_EXAMPLE, method=method, check="none")
+        report[method] = {**describe(solution, seconds), "note": solution.note}
+        solutions.append(solution)
+    check = certify_ground_state(solutions[0], others=solutions[1:])
+    report["check"] = check.to_dict()
+    both = solve(*N4_EXAMPLE, method="fixed_lambda", branch="both", check="none")
+    report["both_branch"] = describe(both, 0.0)
+    return report
+
+
+def beta_two_check() -> dict:
+    """The beta = 2 case: the fixed-λ state flagged, and found again by continuation."""
+    fixed, seconds = timed(solve, *BETA_TWO, method="fixed_lambda", check="none")
+    started = time.perf_counter()
+    check = certify_ground_state(fixed, level="continuation")
+    return {
+        "fixed_lambda": describe(fixed, seconds),
+        "check": check.to_dict(),
+        "check_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def branches_along_beta() -> dict:
+    values = [0.25, 0.5, 1.0, 2.0, 3.0, 4.0]
+    result = branch_map(*CLI_EXAMPLE, vary="beta", values=values)
+    return {"parameter": result.parameter, "points": result.points}
+
+
 def main() -> int:
     started = time.monotonic()
     report = {
@@ -213,6 +258,10 @@ def main() -> int:
         "method_agreement": agreement(),
         "beta_sweep_cli_example": beta_sweep(),
         "sobolev_critical": critical(),
+        "n4_example": four_dimensional(),
+        "beta_two_check": beta_two_check(),
+        "branch_map_beta": branches_along_beta(),
+        "existence": existence_study(),
     }
     report["seconds"] = round(time.monotonic() - started, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -247,6 +296,28 @@ def main() -> int:
             f"critical N={row['N']}: {row['status']}, Sobolev quotient / S = "
             f"{row.get('sobolev_ratio', float('nan')):.4f}, {row['seconds']} s"
         )
+    n4 = report["n4_example"]
+    for method in ("pohozaev", "fixed_lambda"):
+        row = n4[method]
+        print(
+            f"N = 4 example, {method}: λ1 = {row['lambda1']:.10g}, λ2 = {row['lambda2']:.10g}, "
+            f"E = {row['energy']:.10g}, κ = {row['decay_rate']:.3e}, index {row['morse_index']}, "
+            f"{row['seconds']:.1f} s"
+        )
+    print(
+        f"  'both' branch: E = {n4['both_branch']['energy']:.6g}; check: {n4['check']['verdict']}"
+    )
+    beta2 = report["beta_two_check"]
+    print(f"beta = 2, fixed-λ state: {beta2['check']['verdict']} ({beta2['check_seconds']} s)")
+    for point in report["branch_map_beta"]["points"]:
+        missed = ", ".join(point["missed_by"]) or "-"
+        print(
+            f"branch map β = {point['value']:g}: {len(point['states'])} states, lowest E = "
+            f"{point['states'][0]['energy']:.6g}, missed by {missed}"
+        )
+    from sw.physics.nls.existence import summary_table
+
+    print(summary_table(report["existence"]))
     print(f"wrote {RESULTS} ({report['seconds']} s)")
     return 0
 

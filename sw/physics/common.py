@@ -76,6 +76,15 @@ def check_count(name: str, value: int, low: int = 1, high: int | None = None) ->
     return int(value)
 
 
+def check_choice(name: str, value, choices) -> str:
+    """``value`` if it is one of ``choices``, else `PhysicsInputError` listing them."""
+    choices = tuple(choices)
+    if value not in choices:
+        allowed = ", ".join(str(choice) for choice in choices)
+        raise PhysicsInputError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+    return value
+
+
 def parse_values(text: str, name: str) -> list[float]:
     """``'a,b,c'`` or ``'START:STOP:COUNT'`` (an inclusive, even grid) -> floats."""
     usage = f"{name} must be 'x1,x2,...' or 'START:STOP:COUNT' with COUNT >= 2, got {text!r}"

@@ -1,20 +1,20 @@
-"""Figures: the band diagram of one solution and the p_s-versus-impurity comparison."""
+"""Figures (headless matplotlib, PNG): band diagram, growths with/without IBL, IBL map,
+mobility against temperature."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from sw.workloads.common import pyplot
 
 WAVEFUNCTION_HEIGHT_EV = 0.25  # how tall |psi|^2 is drawn on the energy axis
 
 
 def plot_band_diagram(result, path: str | Path) -> Path:
     """Four panels: whole stack, channel zoom with subbands, donors, holes. Returns path."""
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     z, conduction, valence = result.band_edges_for_plot()
@@ -98,59 +98,128 @@ def _mark_layers(axis, result) -> None:
 
 
 def plot_sweep(sweep_result, path: str | Path) -> Path:
-    """The central comparison: p_s (and the mobility model) versus donor tail density."""
+    """The growths: p_s, Hall mobility and sheet conductance against the donor tail N0."""
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     s = sweep_result
     densities = s.tail_densities_cm3
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
-
-    left.semilogx(
-        densities,
-        s.p_s_without_ibl_cm2,
-        "o-",
-        color="tab:red",
-        label=f"no IBL: spread $\\Delta p_s$ = {s.spread_without_ibl_cm2:.2g} cm$^{{-2}}$",
-    )
-    left.semilogx(
-        densities,
-        s.p_s_with_ibl_cm2,
-        "s-",
-        color="tab:blue",
-        label=f"with IBL: spread $\\Delta p_s$ = {s.spread_with_ibl_cm2:.2g} cm$^{{-2}}$",
-    )
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    for values, style, color, label in (
+        (s.p_s_without_ibl_cm2, "o-", "tab:red", "no IBL"),
+        (s.p_s_with_ibl_cm2, "s-", "tab:blue", "with IBL"),
+    ):
+        spread = float(np.ptp(values))
+        left.semilogx(
+            densities, values, style, color=color, label=f"{label}: Δp_s = {spread:.2g} cm$^{{-2}}$"
+        )
+        left.axhspan(values.min(), values.max(), color=color, alpha=0.08, lw=0)
     left.axhline(s.polarization_charge_cm2, color="k", ls=":", lw=1, label="$|\\sigma|/q$")
     left.axhline(s.undoped_p_s_cm2, color="gray", ls="--", lw=1, label="undoped")
-    for values, color in ((s.p_s_without_ibl_cm2, "tab:red"), (s.p_s_with_ibl_cm2, "tab:blue")):
-        left.axhspan(values.min(), values.max(), color=color, alpha=0.08, lw=0)
     left.set(
         xlabel="donor density at the nucleation interface $N_0$ (cm$^{-3}$)",
         ylabel="2DHG density $p_s$ (cm$^{-2}$)",
-        title=f"$p_s$ vs floating donor tail (decay {s.decay_length_nm:g} nm)",
+        title="paper: Δp_s > 7e13 without, ≤ 1e13 with IBLs",
         ylim=(0.0, 1.1 * s.polarization_charge_cm2),
     )
     left.legend(loc="lower left", fontsize=8)
-
-    right.semilogx(
+    middle.semilogx(
         densities, s.mobility_without_ibl_cm2_per_Vs, "o-", color="tab:red", label="no IBL"
     )
-    right.semilogx(
+    middle.semilogx(
         densities, s.mobility_with_ibl_cm2_per_Vs, "s-", color="tab:blue", label="with IBL"
     )
-    right.set(
-        xlabel="donor density at the nucleation interface $N_0$ (cm$^{-3}$)",
+    middle.axhline(s.undoped.hall_mobility_cm2_per_Vs, color="gray", ls="--", lw=1, label="undoped")
+    middle.set(
+        xlabel="$N_0$ (cm$^{-3}$)",
         ylabel="Hall mobility (cm$^2$/Vs)",
-        title="Hall mobility: Matthiessen model (trend only)",
+        title="scattering model (paper: 3× with IBLs)",
     )
-    right.set_ylim(bottom=0.0)
-    right.legend(loc="lower left", fontsize=8)
+    middle.set_ylim(bottom=0.0)
+    middle.legend(loc="lower left", fontsize=8)
+    right.semilogx(densities, s.mobility_ratio, "o-", color="tab:purple", label="Hall mobility")
+    right.semilogx(densities, s.conductance_ratio, "s-", color="tab:green", label="conductance")
+    right.axhspan(2.0, 3.0, color="tab:green", alpha=0.1, lw=0, label="paper: σ 2-3×")
+    right.axhline(3.0, color="tab:purple", ls=":", lw=1, label="paper: μ 3×")
+    right.set(xlabel="$N_0$ (cm$^{-3}$)", ylabel="IBL / no IBL", title="gains from the IBL")
+    right.set_yscale("log")
+    right.legend(loc="upper left", fontsize=8)
     ibl = s.blocking_layer
+    cap = "" if s.cap_decay_length_nm is None else f", {s.cap_decay_length_nm:g} nm in the cap"
     figure.suptitle(
-        f"{s.stack_name}, T = {s.temperature_K:g} K, {s.parameter_set}; "
-        f"IBL {ibl.thickness_nm:g} nm at {ibl.height_nm:g} nm above the nucleation interface, "
+        f"{s.stack_name}, T = {s.temperature_K:g} K, {s.parameter_set}; segregation length "
+        f"{s.decay_length_nm:g} nm{cap}; IBL {ibl.thickness_nm:g} nm at {ibl.height_nm:g} nm, "
         f"transmission {ibl.transmission:g}",
         fontsize=10,
     )
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_ibl_map(ibl_map, path: str | Path) -> Path:
+    """Recovery of the lost p_s against the IBL's height and its transmission."""
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    recovery = ibl_map.recovery
+    image = left.pcolormesh(
+        np.arange(ibl_map.transmissions.size + 1),
+        np.concatenate(
+            [ibl_map.heights_nm, [ibl_map.heights_nm[-1] + np.diff(ibl_map.heights_nm)[-1]]]
+        ),
+        recovery,
+        cmap="viridis",
+        vmin=0.0,
+        vmax=1.0,
+        shading="flat",
+    )
+    left.set_xticks(np.arange(ibl_map.transmissions.size) + 0.5)
+    left.set_xticklabels([f"{t:g}" for t in ibl_map.transmissions], rotation=45)
+    left.set(
+        xlabel="IBL transmission T (blocking efficiency 1 - T)",
+        ylabel="IBL bottom above the nucleation interface (nm)",
+        title="recovered fraction of the lost $p_s$",
+    )
+    figure.colorbar(image, ax=left)
+    for j, transmission in enumerate(ibl_map.transmissions):
+        right.plot(ibl_map.heights_nm, recovery[:, j], "o-", ms=3, label=f"T = {transmission:g}")
+    right.set(
+        xlabel="IBL bottom above the nucleation interface (nm)",
+        ylabel="recovered fraction",
+        title="placement: captured donors near the channel ionize",
+        ylim=(-0.05, 1.05),
+    )
+    right.legend(fontsize=7)
+    tail = ibl_map.tail
+    figure.suptitle(
+        f"tail N0 = {tail.density_cm3:.3g} cm$^{{-3}}$, segregation length "
+        f"{tail.decay_length_nm:g} nm; {ibl_map.thickness_nm:g} nm IBL, captured donors "
+        f"{'active' if ibl_map.trapped_active else 'inactive'}",
+        fontsize=10,
+    )
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_mobility_temperature(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Hall mobility and each mechanism alone against temperature (``rows`` from the CLI)."""
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axis = plt.subplots(figsize=(7, 4.8), constrained_layout=True)
+    temperatures = [row["temperature_K"] for row in rows]
+    for name in rows[0]["mechanisms_cm2_per_Vs"]:
+        values = [row["mechanisms_cm2_per_Vs"][name] for row in rows]
+        values = [np.nan if value is None else value for value in values]  # None: nothing
+        axis.loglog(temperatures, values, "--", lw=1, label=name.replace("_", " "))
+    axis.loglog(temperatures, [row["hall_cm2_per_Vs"] for row in rows], "k-o", label="Hall (all)")
+    axis.set(xlabel="temperature (K)", ylabel="mobility (cm$^2$/Vs)", title=title)
+    bottom = 0.3 * min(row["hall_cm2_per_Vs"] for row in rows)
+    axis.set_ylim(bottom, 1e4)
+    axis.legend(fontsize=8)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path

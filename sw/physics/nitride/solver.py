@@ -37,13 +37,14 @@ from scipy.interpolate import CubicHermiteSpline
 from scipy.linalg import solve_banded
 from scipy.special import expit, spence
 
-from .materials import (
+from ..common import check_range
+from .mesh import graded_mesh_nm
+from .model import (
     VALENCE_BANDS,
     ParameterSet,
     interface_sheet_charge_C_per_m2,
     load_parameter_set,
 )
-from .mesh import graded_mesh_nm
 from .schrodinger import HBAR2_OVER_2M0_EV_NM2, node_weights_nm, solve_schrodinger
 from .structure import DonorSheet, Stack, UniformDonors
 
@@ -70,18 +71,17 @@ class SolverOptions:
     energy_window_kT: float = 20.0  # subbands up to E_F + this many kT (hole energies)
 
     def __post_init__(self):
-        if not 0.05 <= self.mesh_scale <= 4.0:
-            raise ValueError(f"mesh_scale must be in [0.05, 4], got {self.mesh_scale:g}")
+        object.__setattr__(
+            self, "mesh_scale", check_range("mesh_scale", self.mesh_scale, 0.05, 4.0)
+        )
         bands = tuple(self.bands)
         if not bands or any(band not in VALENCE_BANDS for band in bands):
             raise ValueError(
                 f"bands must be a non-empty subset of {', '.join(VALENCE_BANDS)}, got {bands}"
             )
         object.__setattr__(self, "bands", bands)
-        if not 0.5 <= self.quantum_margin_nm <= 50.0:
-            raise ValueError(
-                f"quantum_margin_nm must be in [0.5, 50] nm, got {self.quantum_margin_nm:g}"
-            )
+        margin = check_range("quantum_margin_nm", self.quantum_margin_nm, 0.5, 50.0)
+        object.__setattr__(self, "quantum_margin_nm", margin)
 
 
 @dataclass
@@ -318,9 +318,11 @@ class _Model:
         breakpoints = list(boundaries)
         refinements = [(0.0, 0.1 * scale)]
         refinements += [(depth, 0.04 * scale) for depth in boundaries[1:-1]]
-        for top, bottom in stack.ibl_depths_nm():
+        for (top, bottom), ibl in zip(stack.ibl_depths_nm(), stack.blocking_layers, strict=True):
             breakpoints += [top, bottom]
-            refinements += [(top, 0.5 * scale), (bottom, 0.5 * scale)]
+            # captured donors pile up at the bottom edge over λ_I: resolve that spike
+            spike = min(0.5, 0.25 * ibl.segregation_length_nm)
+            refinements += [(top, 0.5 * scale), (bottom, spike * scale)]
         for component in stack.donors:
             if isinstance(component, DonorSheet | UniformDonors):
                 for edge in (component.top_depth_nm, component.bottom_depth_nm):
@@ -386,11 +388,9 @@ class _Model:
         if barrier is None:
             barrier = float(params.assumptions["surface_barrier_eV"])
         cap_gap = materials[0].bandgap_eV(temperature_K)
-        if not 0.0 <= barrier <= cap_gap:
-            raise ValueError(
-                f"surface_barrier_eV must be in [0, {cap_gap:.3f}] eV (the cap band gap), "
-                f"got {barrier:g}"
-            )
+        barrier = check_range(
+            "surface_barrier_eV (at most the cap's band gap)", barrier, 0.0, cap_gap
+        )
         self.surface_barrier = barrier
         self.surface_potential = self.layer_ec0[0] - barrier
 
@@ -617,9 +617,7 @@ def solve(
     """
     if not isinstance(stack, Stack):
         raise ValueError(f"stack must be a Stack, got {type(stack).__name__}")
-    temperature = float(T)
-    if not (math.isfinite(temperature) and 4.0 <= temperature <= 1000.0):
-        raise ValueError(f"T must be in [4, 1000] K, got {T!r}")
+    temperature = check_range("T (K)", T, 4.0, 1000.0)
     options = options or SolverOptions()
     unknown = set(option_overrides) - set(SolverOptions.__dataclass_fields__)
     if unknown:
@@ -728,29 +726,3 @@ def solve(
         cell_conduction_offset_eV=cell_cbm,
         cell_valence_offset_eV=cell_vbm,
     )
-
-
-def electrostatic_estimate_cm2(
-    stack: Stack, T: float = 300.0, parameter_set: str | None = None
-) -> float:
-    """First-order p_s = |sigma|/q - eps_cap phi_s / (q t_cap), phi_s = E_F - E_V(surface).
-
-    Assumes the valence band sits exactly at E_F at the interface and the cap holds no
-    other charge: the undoped, thick-cap limit the solver must approach.
-    """
-    params = load_parameter_set(parameter_set)
-    cap = params.material(stack.layers[0].material)
-    buffer = params.material(stack.layers[1].material)
-    substrate_a = params.material(stack.layers[-1].material).lattice_a_angstrom
-    sigma_cm2 = -interface_sheet_charge_C_per_m2(cap, buffer, substrate_a) / const.e * 1e-4
-    barrier = stack.surface_barrier_eV
-    if barrier is None:
-        barrier = float(params.assumptions["surface_barrier_eV"])
-    phi_s = cap.bandgap_eV(T) - barrier
-    field_term = (
-        cap.relative_permittivity
-        * const.epsilon_0
-        * phi_s
-        / (const.e * stack.channel_depth_nm * 1e-9)
-    )
-    return sigma_cm2 - field_term * 1e-4

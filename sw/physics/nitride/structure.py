@@ -1,9 +1,28 @@
-"""Layer stacks, donor profiles and impurity blocking layers (IBLs).
+"""Layer stacks, floating donors and impurity blocking layers (IBLs).
 
 Geometry convention: ``depth`` is measured in nm from the free surface (depth 0) into
 the crystal. Layers are listed surface first; the bottom of the last layer is the
-*nucleation interface*, where Si and O donors come from. The floating-up tail is
-described by the *height* above that interface, h = total thickness - depth.
+*nucleation interface*, where Si and O donors come from. Heights are measured up from it:
+h = total thickness - depth.
+
+**Floating donors** (:class:`DonorTail`) follow the surface-segregation picture of MBE
+growth: the impurities released at the nucleation interface ride on the growth front as a
+floating sheet S(h) (cm^-2) and a fraction of it is buried per nm grown,
+
+    dS/dh = -S / λ(h),   N(h) = S(h) / λ(h)     (N: donors incorporated, cm^-3),
+
+with λ the segregation (decay) length of the layer being grown. In the buffer λ is the
+tail's ``decay_length_nm`` and N(h) = N0 exp(-h/λ), S(0) = N0 λ.
+
+**A blocking layer** (:class:`BlockingLayer`) is a layer where incorporation is fast: its
+segregation length λ_I = t / ln(1/T) makes only the fraction T (``transmission``; blocking
+efficiency 1 - T) of the floating sheet leave the top of an IBL of thickness t. What it
+captures is incorporated *inside* it (N = S/λ_I, a spike at the IBL's bottom edge), so the
+donors are conserved: an IBL close to the channel holds them where they can still ionize
+and compensate the 2D hole gas, one deep in the AlN buffer holds them where they cannot.
+``trapped_active=False`` models an IBL that binds them electrically inactive instead. The
+sheet left on the growth front when growth stops ends at the free surface, whose states
+(the pinned Fermi level) absorb its charge: it is not part of the profile.
 """
 
 from __future__ import annotations
@@ -13,12 +32,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .materials import load_parameter_set
+from ..common import check_range
+from .model import load_parameter_set
 
 MAX_THICKNESS_NM = 100_000.0
 DEFAULT_IBL_HEIGHT_NM = 50.0
 MAX_DENSITY_CM3 = 1e22  # about a quarter of the cation density of AlN: anything above is a typo
 MAX_SHEET_DENSITY_CM2 = 1e15
+PERFECT_BLOCKING_DECADES = 40.0  # T = 0 is modeled as T = exp(-40) (λ_I = t/40)
 
 
 def _assumption(key: str) -> float:
@@ -26,20 +47,10 @@ def _assumption(key: str) -> float:
     return float(load_parameter_set().assumptions[key])
 
 
-def _check_range(name: str, value: float, low: float, high: float, *, low_open=False) -> float:
-    """Return ``value`` as float or raise a ValueError that names the parameter and range."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in {_range_text(low, high, low_open)}") from None
-    too_low = value <= low if low_open else value < low
-    if not math.isfinite(value) or too_low or value > high:
-        raise ValueError(f"{name} must be in {_range_text(low, high, low_open)}, got {value:g}")
-    return value
-
-
-def _range_text(low: float, high: float, low_open: bool) -> str:
-    return f"{'(' if low_open else '['}{low:g}, {high:g}]"
+def _checked(instance, name: str, label: str, low, high, *, low_open=False) -> None:
+    """Validate and store a float field of a frozen dataclass."""
+    value = check_range(label, getattr(instance, name), low, high, low_open=low_open)
+    object.__setattr__(instance, name, value)
 
 
 @dataclass(frozen=True)
@@ -50,50 +61,141 @@ class Layer:
     thickness_nm: float
 
     def __post_init__(self):
-        object.__setattr__(
+        _checked(
             self,
             "thickness_nm",
-            _check_range(
-                f"{self.material} layer thickness_nm",
-                self.thickness_nm,
-                0.0,
-                MAX_THICKNESS_NM,
-                low_open=True,
-            ),
+            f"{self.material} layer thickness_nm",
+            0.0,
+            MAX_THICKNESS_NM,
+            low_open=True,
         )
 
 
 @dataclass(frozen=True)
-class DonorTail:
-    """Donors floating up from the nucleation interface: N(h) = N0 exp(-h / decay_length).
+class BlockingLayer:
+    """An impurity blocking layer inside the buffer (see the module docstring).
 
-    ``density_cm3`` is N0, the density at the nucleation interface (cm^-3); h is the
-    height above that interface (nm). Blocking layers in the stack cut this tail.
+    Its bottom edge sits ``height_nm`` above the nucleation interface; it is
+    ``thickness_nm`` thick; ``transmission`` T is the fraction of the floating donor sheet
+    that leaves its top (default: the data file's ``ibl_transmission``); donors it captures
+    stay active unless ``trapped_active`` is False. Electrostatically it is the buffer
+    material (its own composition and polarization are not modeled).
+    """
+
+    thickness_nm: float
+    height_nm: float = DEFAULT_IBL_HEIGHT_NM
+    transmission: float = field(default_factory=lambda: _assumption("ibl_transmission"))
+    trapped_active: bool = field(default_factory=lambda: bool(_assumption("trapped_donors_active")))
+
+    def __post_init__(self):
+        _checked(self, "thickness_nm", "IBL thickness_nm", 0.0, MAX_THICKNESS_NM, low_open=True)
+        _checked(self, "height_nm", "IBL height_nm", 0.0, MAX_THICKNESS_NM)
+        _checked(self, "transmission", "IBL transmission", 0.0, 1.0)
+        object.__setattr__(self, "trapped_active", bool(self.trapped_active))
+
+    @property
+    def efficiency(self) -> float:
+        """Blocking efficiency: the fraction of the floating sheet captured (1 - T)."""
+        return 1.0 - self.transmission
+
+    @property
+    def segregation_length_nm(self) -> float:
+        """λ_I = t / ln(1/T) (T = 0 taken as exp(-40)); infinite for T = 1."""
+        decades = PERFECT_BLOCKING_DECADES
+        if self.transmission > 0.0:
+            decades = min(decades, -math.log(self.transmission))
+        return math.inf if decades == 0.0 else self.thickness_nm / decades
+
+    @property
+    def top_height_nm(self) -> float:
+        return self.height_nm + self.thickness_nm
+
+
+@dataclass(frozen=True)
+class DonorTail:
+    """Donors floating up from the nucleation interface (segregation, see module doc).
+
+    ``density_cm3`` is N0, the incorporated density at the nucleation interface (cm^-3);
+    ``decay_length_nm`` the segregation length λ of the buffer; ``cap_decay_length_nm``
+    that of the layers above it (default: the same λ). A shorter one in the cap buries
+    the sheet still floating when the cap starts right at the channel interface (a
+    pile-up where the 2D hole gas lives). Without IBLs, N(h) = N0 exp(-h/λ) in the buffer.
     """
 
     density_cm3: float
     decay_length_nm: float
+    cap_decay_length_nm: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(
-            self,
-            "density_cm3",
-            _check_range("donor tail density_cm3", self.density_cm3, 0.0, MAX_DENSITY_CM3),
-        )
-        object.__setattr__(
+        _checked(self, "density_cm3", "donor tail density_cm3", 0.0, MAX_DENSITY_CM3)
+        _checked(
             self,
             "decay_length_nm",
-            _check_range(
-                "donor tail decay_length_nm",
-                self.decay_length_nm,
+            "donor tail decay_length_nm",
+            0.0,
+            MAX_THICKNESS_NM,
+            low_open=True,
+        )
+        if self.cap_decay_length_nm is not None:
+            _checked(
+                self,
+                "cap_decay_length_nm",
+                "donor tail cap_decay_length_nm",
                 0.0,
                 MAX_THICKNESS_NM,
                 low_open=True,
-            ),
+            )
+
+    @property
+    def cap_length_nm(self) -> float:
+        """The segregation length in the layers above the buffer (default: the buffer's)."""
+        return (
+            self.decay_length_nm if self.cap_decay_length_nm is None else self.cap_decay_length_nm
         )
 
-    def density_at_height_cm3(self, height_nm: np.ndarray) -> np.ndarray:
-        return self.density_cm3 * np.exp(-np.maximum(height_nm, 0.0) / self.decay_length_nm)
+    @property
+    def released_sheet_cm2(self) -> float:
+        """S(0) = N0 λ: the floating sheet that leaves the nucleation interface."""
+        return self.density_cm3 * self.decay_length_nm * 1e-7
+
+    def _floating(
+        self, height_nm, blocking_layers, cap_height_nm: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(S(h)/S(0), the local segregation length, whether donors there are active);
+        ``cap_height_nm``: where the buffer ends and the cap's segregation length starts."""
+        height = np.maximum(np.asarray(height_nm, dtype=float), 0.0)
+        decay = self.decay_length_nm
+        # ln S(h)/S(0) = -h/λ - Σ_layers (1/λ_layer - 1/λ) × (the part of the layer below h)
+        log_fraction = -height / decay
+        above = np.maximum(height - cap_height_nm, 0.0)
+        log_fraction -= (1.0 / self.cap_length_nm - 1.0 / decay) * above
+        local_length = np.where(height >= cap_height_nm, self.cap_length_nm, decay)
+        active = np.ones(height.shape, dtype=bool)
+        for ibl in blocking_layers:
+            inside_length = np.clip(height - ibl.height_nm, 0.0, ibl.thickness_nm)
+            log_fraction -= (1.0 / ibl.segregation_length_nm - 1.0 / decay) * inside_length
+            inside = (height >= ibl.height_nm) & (height < ibl.top_height_nm)
+            local_length = np.where(inside, ibl.segregation_length_nm, local_length)
+            if not ibl.trapped_active:
+                active &= ~inside
+        return np.exp(log_fraction), local_length, active
+
+    def density_at_height_cm3(
+        self,
+        height_nm: np.ndarray,
+        blocking_layers: tuple[BlockingLayer, ...] = (),
+        cap_height_nm: float = math.inf,
+    ) -> np.ndarray:
+        """N(h) = S(h) / λ(h) (cm^-3); donors an IBL captures inactive count as zero."""
+        fraction, local_length, active = self._floating(height_nm, blocking_layers, cap_height_nm)
+        density = self.density_cm3 * self.decay_length_nm * fraction / local_length
+        return np.where(active, density, 0.0)
+
+    def floating_fraction(
+        self, height_nm: float, blocking_layers=(), cap_height_nm: float = math.inf
+    ) -> float:
+        """S(h)/S(0): the part of the released sheet still on the growth front at h."""
+        return float(self._floating(np.array([height_nm]), blocking_layers, cap_height_nm)[0][0])
 
 
 @dataclass(frozen=True)
@@ -105,19 +207,14 @@ class UniformDonors:
     bottom_depth_nm: float = math.inf
 
     def __post_init__(self):
-        object.__setattr__(
-            self,
-            "density_cm3",
-            _check_range("uniform donor density_cm3", self.density_cm3, 0.0, MAX_DENSITY_CM3),
-        )
-        top = _check_range("uniform donor top_depth_nm", self.top_depth_nm, 0.0, MAX_THICKNESS_NM)
+        _checked(self, "density_cm3", "uniform donor density_cm3", 0.0, MAX_DENSITY_CM3)
+        _checked(self, "top_depth_nm", "uniform donor top_depth_nm", 0.0, MAX_THICKNESS_NM)
         bottom = float(self.bottom_depth_nm)
-        if not bottom > top:
+        if not bottom > self.top_depth_nm:
             raise ValueError(
-                f"uniform donor bottom_depth_nm must be greater than top_depth_nm={top:g}, "
-                f"got {bottom:g}"
+                "uniform donor bottom_depth_nm must be greater than top_depth_nm="
+                f"{self.top_depth_nm:g}, got {bottom:g}"
             )
-        object.__setattr__(self, "top_depth_nm", top)
         object.__setattr__(self, "bottom_depth_nm", bottom)
 
     def density_at_depth_cm3(self, depth_nm: np.ndarray) -> np.ndarray:
@@ -137,23 +234,9 @@ class DonorSheet:
     width_nm: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(
-            self,
-            "sheet_density_cm2",
-            _check_range(
-                "donor sheet_density_cm2", self.sheet_density_cm2, 0.0, MAX_SHEET_DENSITY_CM2
-            ),
-        )
-        object.__setattr__(
-            self,
-            "depth_nm",
-            _check_range("donor sheet depth_nm", self.depth_nm, 0.0, MAX_THICKNESS_NM),
-        )
-        object.__setattr__(
-            self,
-            "width_nm",
-            _check_range("donor sheet width_nm", self.width_nm, 0.0, 1000.0, low_open=True),
-        )
+        _checked(self, "sheet_density_cm2", "donor sheet_density_cm2", 0.0, MAX_SHEET_DENSITY_CM2)
+        _checked(self, "depth_nm", "donor sheet depth_nm", 0.0, MAX_THICKNESS_NM)
+        _checked(self, "width_nm", "donor sheet width_nm", 0.0, 1000.0, low_open=True)
 
     @property
     def top_depth_nm(self) -> float:
@@ -169,41 +252,6 @@ class DonorSheet:
         return np.where(inside, volume_density_cm3, 0.0)
 
 
-@dataclass(frozen=True)
-class BlockingLayer:
-    """An impurity blocking layer inside the buffer.
-
-    It sits ``height_nm`` above the nucleation interface (its bottom edge) and is
-    ``thickness_nm`` thick. Only a fraction ``transmission`` of the floating donor tail
-    gets past it: the tail is multiplied by ``transmission`` from the IBL's bottom edge
-    upward (default: the data file's ``ibl_transmission``). Electrostatically it is the
-    buffer material (its own composition and polarization are not modeled).
-    """
-
-    thickness_nm: float
-    height_nm: float = DEFAULT_IBL_HEIGHT_NM
-    transmission: float = field(default_factory=lambda: _assumption("ibl_transmission"))
-
-    def __post_init__(self):
-        object.__setattr__(
-            self,
-            "thickness_nm",
-            _check_range(
-                "IBL thickness_nm", self.thickness_nm, 0.0, MAX_THICKNESS_NM, low_open=True
-            ),
-        )
-        object.__setattr__(
-            self,
-            "height_nm",
-            _check_range("IBL height_nm", self.height_nm, 0.0, MAX_THICKNESS_NM),
-        )
-        object.__setattr__(
-            self,
-            "transmission",
-            _check_range("IBL transmission", self.transmission, 0.0, 1.0),
-        )
-
-
 DonorComponent = DonorTail | UniformDonors | DonorSheet
 
 
@@ -214,7 +262,7 @@ class Stack:
     * ``layers``: at least two; the 2D hole gas forms at the bottom of the first (cap)
       layer. The last layer is the relaxed buffer every other layer is strained to.
     * ``donors``: any mix of :class:`DonorTail`, :class:`UniformDonors`, :class:`DonorSheet`.
-    * ``blocking_layers``: IBLs cutting the floating tails (must lie inside the last layer).
+    * ``blocking_layers``: IBLs capturing the floating tails (inside the last layer).
     * ``surface_barrier_eV``: E_C - E_F at the free surface (None: the data file's value).
     """
 
@@ -247,16 +295,16 @@ class Stack:
         for ibl in self.blocking_layers:
             if not isinstance(ibl, BlockingLayer):
                 raise ValueError(f"blocking_layers must be BlockingLayer objects, got {ibl!r}")
-            if ibl.height_nm + ibl.thickness_nm > buffer:
+            if ibl.top_height_nm > buffer:
                 raise ValueError(
                     "IBL height_nm + thickness_nm must fit inside the buffer layer, i.e. be in "
-                    f"[0, {buffer:g}] nm, got {ibl.height_nm + ibl.thickness_nm:g}"
+                    f"[0, {buffer:g}] nm, got {ibl.top_height_nm:g}"
                 )
         if self.surface_barrier_eV is not None:
             object.__setattr__(
                 self,
                 "surface_barrier_eV",
-                _check_range("surface_barrier_eV", self.surface_barrier_eV, 0.0, 6.0),
+                check_range("surface_barrier_eV", self.surface_barrier_eV, 0.0, 6.0),
             )
 
     @property
@@ -276,10 +324,7 @@ class Stack:
     def ibl_depths_nm(self) -> list[tuple[float, float]]:
         """(top depth, bottom depth) of each IBL."""
         total = self.total_thickness_nm
-        return [
-            (total - b.height_nm - b.thickness_nm, total - b.height_nm)
-            for b in self.blocking_layers
-        ]
+        return [(total - b.top_height_nm, total - b.height_nm) for b in self.blocking_layers]
 
     def donor_density_cm3(self, depth_nm: np.ndarray) -> np.ndarray:
         """Total donor density (cm^-3) at the given depths (nm)."""
@@ -288,10 +333,9 @@ class Stack:
         total = np.zeros_like(depth_nm)
         for component in self.donors:
             if isinstance(component, DonorTail):
-                tail = component.density_at_height_cm3(height_nm)
-                for ibl in self.blocking_layers:
-                    tail = np.where(height_nm >= ibl.height_nm, tail * ibl.transmission, tail)
-                total += tail
+                total += component.density_at_height_cm3(
+                    height_nm, self.blocking_layers, self.layers[-1].thickness_nm
+                )
             else:
                 total += component.density_at_depth_cm3(depth_nm)
         return total
@@ -311,9 +355,14 @@ class Stack:
         lines = [f"{self.name}: {parts} (surface first)"]
         for component in self.donors:
             if isinstance(component, DonorTail):
+                cap = (
+                    ""
+                    if component.cap_decay_length_nm is None
+                    else f" ({component.cap_decay_length_nm:g} nm in the cap)"
+                )
                 lines.append(
                     f"  donor tail: {component.density_cm3:.3g} cm^-3 at the nucleation "
-                    f"interface, decay length {component.decay_length_nm:g} nm"
+                    f"interface, decay length {component.decay_length_nm:g} nm{cap}"
                 )
             elif isinstance(component, UniformDonors):
                 lines.append(f"  uniform donors: {component.density_cm3:.3g} cm^-3")
@@ -323,9 +372,11 @@ class Stack:
                     f"{component.depth_nm:g} nm"
                 )
         for ibl in self.blocking_layers:
+            captured = "kept active" if ibl.trapped_active else "made inactive"
             lines.append(
                 f"  IBL: {ibl.thickness_nm:g} nm at {ibl.height_nm:g} nm above the nucleation "
-                f"interface, tail transmission {ibl.transmission:g}"
+                f"interface, tail transmission {ibl.transmission:g} (captured donors "
+                f"{captured})"
             )
         return "\n".join(lines)
 

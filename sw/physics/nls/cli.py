@@ -1,27 +1,36 @@
-"""``qmatmul physics nls``: solve the coupled system once, or scan a parameter.
+"""``qmatmul physics nls``: solve the coupled system once, scan, map branches, existence.
 
     qmatmul physics nls --N 3 --p 4 --q 4 --mu1 1 --mu2 1 --beta 0.5 --a 10 --b 12
     qmatmul physics nls scan --N 3 --p 6 --q 6 --a 3 --b 5 --vary beta --values 0.5,1,2
+    qmatmul physics nls branches --beta 2 --vary beta --values 0.25:4:9
+    qmatmul physics nls existence [--quick]
 
 The first form runs both methods (unless ``--method`` picks one), prints λ1, λ2, the
-energy and the residuals, and writes ``solution.npz``, ``solution.json`` and
-``profiles.png`` to ``--out`` (default ``build/nls``). The scan writes ``scan.json`` and
-``scan.png`` and prints one line per point.
+energy and the residuals, says for each method whether its state is the least-energy
+state found and how that was checked, and writes ``solution.npz``, ``solution.json`` and
+``profiles.png`` to ``--out`` (default ``build/nls``). ``scan`` writes ``scan.json`` and
+``scan.png``; ``branches`` every state both methods find along a path (``branches.json``,
+``branches.png``); ``existence`` the ground state along the mass in N = 2, 3, 4 and the
+Sobolev-critical cases (``existence.json``, ``existence.png``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+from sw.workloads.common import write_json
 
+from ..common import run_cli, values_argument
+from .certify import certify_ground_state
 from .errors import ConvergenceError
-from .scan import PARAMETERS, scan
-from .solvers import METHODS, NLSSolution, check_parameters, solve
+from .scan import PARAMETERS, branch_map, scan
+from .solvers import CHECKS, METHODS, NLSSolution, check_parameters, solve
+
+SUBCOMMANDS = ("scan", "branches", "existence")
 
 
 def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +46,10 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--refinement", type=float, default=1.0, help="grid refinement factor (default 1)"
     )
+    _add_out(parser)
+
+
+def _add_out(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("build/nls"), help="output folder (default build/nls)"
     )
@@ -46,7 +59,8 @@ def _solve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qmatmul physics nls",
         description="Normalized solutions of -Δu+λ1u=μ1|u|^(p-2)u+βv, -Δv+λ2v=μ2|v|^(q-2)v+βu, "
-        "∫u²=a, ∫v²=b (radial). 'qmatmul physics nls scan --help' for scans.",
+        "∫u²=a, ∫v²=b (radial). Subcommands: scan, branches, existence "
+        "('qmatmul physics nls scan --help').",
     )
     _add_problem_arguments(parser)
     parser.add_argument(
@@ -55,35 +69,54 @@ def _solve_parser() -> argparse.ArgumentParser:
         default="both",
         help="solver; 'both' runs the two and compares them (default)",
     )
+    parser.add_argument(
+        "--check",
+        choices=CHECKS,
+        default="continuation",
+        help="ground-state check: other method's starts and Morse index ('branches'), plus "
+        "continuation in β from β/4 and 4β ('continuation', default), or 'none'",
+    )
     return parser
 
 
-def _scan_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="qmatmul physics nls scan",
-        description="λ1, λ2 and the energy along a path in β or the masses, with a plot.",
-    )
+def _path_parser(name: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"qmatmul physics nls {name}", description=description)
     _add_problem_arguments(parser)
     parser.add_argument("--vary", choices=PARAMETERS, default="beta", help="scanned parameter")
     parser.add_argument(
         "--values",
         required=True,
+        type=values_argument("--values"),
         help="comma-separated values, or START:STOP:COUNT for an even grid",
+    )
+    return parser
+
+
+def _scan_parser() -> argparse.ArgumentParser:
+    parser = _path_parser(
+        "scan", "λ1, λ2 and the energy along a path in β or the masses, with a plot."
     )
     parser.add_argument("--method", choices=METHODS, default="pohozaev")
     return parser
 
 
-def _parse_values(text: str) -> list[float]:
-    try:
-        if ":" in text:
-            start, stop, count = text.split(":")
-            return list(np.linspace(float(start), float(stop), int(count)))
-        return [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise ValueError(
-            f"--values must be 'x1,x2,...' or 'START:STOP:COUNT' (got {text!r})"
-        ) from None
+def _branches_parser() -> argparse.ArgumentParser:
+    return _path_parser(
+        "branches",
+        "Every state both methods' starts find along a path, their energies and Morse "
+        "indices, and where a method misses the least-energy state.",
+    )
+
+
+def _existence_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qmatmul physics nls existence",
+        description="The paper's existence theorem tested: the ground state along the mass "
+        "of u in N = 2, 3, 4 (decay rate, energy, Morse index) and the Sobolev-critical cases.",
+    )
+    parser.add_argument("--quick", action="store_true", help="two masses per dimension")
+    _add_out(parser)
+    return parser
 
 
 def _problem(args) -> tuple:
@@ -91,75 +124,31 @@ def _problem(args) -> tuple:
 
 
 def save_solution(solution: NLSSolution, out: Path) -> list[Path]:
-    """Write the profiles (.npz), the numbers (.json) and a plot (.png) to ``out``."""
+    """Write the profiles (.npz), the numbers and the check (.json) and a plot (.png)."""
+    import numpy as np
+
+    from .plotting import plot_profiles
+
     out.mkdir(parents=True, exist_ok=True)
-    numbers = {
-        key: getattr(solution, key)
-        for key in (
-            "N",
-            "p",
-            "q",
-            "mu1",
-            "mu2",
-            "beta",
-            "a",
-            "b",
-            "lambda1",
-            "lambda2",
-            "energy",
-            "kinetic",
-            "residual",
-            "mass_error",
-            "pohozaev_residual",
-            "method",
-            "start",
-            "iterations",
-        )
-    }
-    numbers["grid"] = solution.grid.describe()
-    numbers["decay_rate"] = solution.decay_rate
+    keys = (
+        *("N", "p", "q", "mu1", "mu2", "beta", "a", "b", "lambda1", "lambda2", "energy"),
+        *("kinetic", "residual", "mass_error", "pohozaev_residual", "method", "start"),
+        *("iterations", "decay_rate", "morse_index", "note"),
+    )
+    numbers = {key: getattr(solution, key) for key in keys}
     np.savez(
         out / "solution.npz",
         r=solution.r,
         u=solution.u,
         v=solution.v,
         weights=solution.weights,
-        **{k: v for k, v in numbers.items() if k != "grid"},
+        **{k: v for k, v in numbers.items() if v is not None},
     )
-    (out / "solution.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    numbers["grid"] = solution.grid.describe()
+    numbers["ground_state_check"] = None if solution.check is None else solution.check.to_dict()
+    write_json(out / "solution.json", numbers)
     plot_profiles(solution, out / "profiles.png")
     return [out / "solution.npz", out / "solution.json", out / "profiles.png"]
-
-
-def plot_profiles(solution: NLSSolution, path: Path) -> None:
-    """u and v against r: the core (linear axes) and the whole tail (log axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_core, ax_tail) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    r = solution.r
-    core = r <= 8.0 / np.sqrt(max(solution.lambda1, solution.lambda2))
-    for profile, name in ((solution.u, "u"), (solution.v, "v")):
-        ax_core.plot(r[core], profile[core], label=name)
-        ax_tail.loglog(r, np.abs(profile), label=name)
-    ax_core.set_xlabel("r")
-    ax_core.set_title("profiles near the origin")
-    ax_tail.set_xlabel("r")
-    ax_tail.set_ylim(1e-14 * max(solution.u.max(), solution.v.max()), None)
-    ax_tail.set_title(f"tails: decay rate κ = {solution.decay_rate:.3g}")
-    for axis in (ax_core, ax_tail):
-        axis.grid(alpha=0.3)
-        axis.legend()
-    fig.suptitle(
-        f"N={solution.N}, p={solution.p:g}, q={solution.q:g}, μ=({solution.mu1:g}, "
-        f"{solution.mu2:g}), β={solution.beta:g}, a={solution.a:g}, b={solution.b:g}: "
-        f"λ1={solution.lambda1:.6g}, λ2={solution.lambda2:.6g}",
-        fontsize=10,
-    )
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _run_solve(args) -> int:
@@ -179,7 +168,9 @@ def _run_solve(args) -> int:
     for method in methods:
         started = time.perf_counter()
         try:
-            solution = solve(*_problem(args), method=method, refinement=args.refinement)
+            solution = solve(
+                *_problem(args), method=method, refinement=args.refinement, check="none"
+            )
         except ConvergenceError as error:
             print(f"{method:>13}  no solution: {type(error).__name__}: {error}")
             for note in getattr(error, "__notes__", []):
@@ -201,19 +192,34 @@ def _run_solve(args) -> int:
             abs(first.lambda2 - second.lambda2) / abs(first.lambda2),
         )
         print(f"methods agree on (λ1, λ2) to {difference:.1e} (relative)")
-    paths = save_solution(solutions[0], args.out)
-    print(f"grid: {solutions[0].grid.describe()}")
+    for solution in solutions:
+        if solution.note:
+            print(f"{solution.method}: long tail: {solution.note}")
+    checked = []
+    if args.check != "none":
+        for solution in solutions:
+            others = [other for other in solutions if other is not solution]
+            verdict = certify_ground_state(
+                solution, level=args.check, others=others, refinement=args.refinement
+            )
+            checked.append(replace(solution, check=verdict))
+            print(f"\nground-state check of the {solution.method} state ({args.check}):")
+            print(verdict.summary())
+        solutions = checked
+    lowest = min(item.energy for item in solutions)
+    best = next(item for item in solutions if item.energy <= lowest + 1e-9 * max(1, abs(lowest)))
+    paths = save_solution(best, args.out)
+    print(f"\nsaved: {best.method} state; grid: {best.grid.describe()}")
     print("wrote " + ", ".join(str(path) for path in paths))
     return 0
 
 
 def _run_scan(args) -> int:
-    values = _parse_values(args.values)
     args.out.mkdir(parents=True, exist_ok=True)
     result = scan(
         *_problem(args),
         vary=args.vary,
-        values=values,
+        values=args.values,
         method=args.method,
         refinement=args.refinement,
         plot=args.out / "scan.png",
@@ -228,13 +234,42 @@ def _run_scan(args) -> int:
     return 0
 
 
+def _run_branches(args) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = branch_map(
+        *_problem(args),
+        vary=args.vary,
+        values=args.values,
+        refinement=args.refinement,
+        progress=sys.stderr.isatty(),
+    )
+    result.to_json(args.out / "branches.json")
+    figure = result.plot(args.out / "branches.png")
+    print(result.table())
+    print(f"wrote {args.out / 'branches.json'}, {figure}")
+    return 0
+
+
+def _run_existence(args) -> int:
+    from .existence import MASSES, QUICK_MASSES, existence_study, summary_table
+    from .plotting import plot_existence
+
+    study = existence_study(QUICK_MASSES if args.quick else MASSES, progress=sys.stderr.isatty())
+    path = write_json(args.out / "existence.json", study)
+    figure = plot_existence(study, args.out / "existence.png")
+    print(summary_table(study))
+    print(f"wrote {path}, {figure}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    scanning = bool(argv) and argv[0] == "scan"
-    parser = _scan_parser() if scanning else _solve_parser()
-    args = parser.parse_args(argv[1:] if scanning else argv)
-    try:
-        return _run_scan(args) if scanning else _run_solve(args)
-    except ValueError as error:  # invalid parameters: a usage error
-        parser.error(str(error))
-    return 2
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    parsers = {
+        None: (_solve_parser, _run_solve),
+        "scan": (_scan_parser, _run_scan),
+        "branches": (_branches_parser, _run_branches),
+        "existence": (_existence_parser, _run_existence),
+    }
+    make_parser, run = parsers[command]
+    return run_cli(make_parser(), run, argv[1:] if command else argv)

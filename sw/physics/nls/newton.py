@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from .errors import ConvergenceError
@@ -126,15 +125,7 @@ def bordered_newton(
     for iteration in range(1, max_iterations + 1):
         if merit < _ROUNDOFF:
             return U, lambdas, merit, iteration - 1
-        columns = sp.lil_matrix((k * size, k))
-        rows = sp.lil_matrix((k, k * size))
-        for j in range(k):
-            columns[j * size : (j + 1) * size, j] = U[j][:, None]
-            rows[j, j * size : (j + 1) * size] = (2.0 * model.grid.weights * U[j] / masses[j])[None]
-        system = sp.bmat([[model.jacobian(U, lambdas), columns], [rows, None]], format="csc")
-        rhs = np.concatenate([-model.residual(U, lambdas).ravel(), 1.0 - model.masses(U) / masses])
-        step = splu(system).solve(rhs)
-        step_U, step_lambdas = step[: k * size].reshape(k, size), step[k * size :]
+        step_U, step_lambdas = _bordered_step(model, U, lambdas, masses)
         damping = 1.0
         while True:
             trial_U = U + damping * step_U
@@ -164,6 +155,27 @@ def bordered_newton(
         iterations=iteration,
         lambdas=tuple(lambdas),
     )
+
+
+def _bordered_step(model: Model, U, lambdas, masses) -> tuple[np.ndarray, np.ndarray]:
+    """The Newton step of :func:`bordered_newton` by block elimination of the border.
+
+    J dU + C dλ = -F and R dU = 1 - m/m_target, with C_j = u_j in block j and
+    R_j = 2 w u_j / m_j: dλ from the k×k system (R J⁻¹ C) dλ = R J⁻¹(-F) - (1 - m/m_target),
+    then dU. One sparse LU of J (banded), no dense rows or columns in the factorization."""
+    k, size = U.shape
+    columns = np.zeros((k * size, k))
+    rows = np.zeros((k, k * size))
+    for j in range(k):
+        columns[j * size : (j + 1) * size, j] = U[j]
+        rows[j, j * size : (j + 1) * size] = 2.0 * model.grid.weights * U[j] / masses[j]
+    solved = splu(model.jacobian(U, lambdas)).solve(
+        np.column_stack([-model.residual(U, lambdas).ravel(), columns])
+    )
+    mass_residual = 1.0 - model.masses(U) / masses
+    step_lambdas = np.linalg.solve(rows @ solved[:, 1:], rows @ solved[:, 0] - mass_residual)
+    step_U = (solved[:, 0] - solved[:, 1:] @ step_lambdas).reshape(k, size)
+    return step_U, step_lambdas
 
 
 def lambda_newton(

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import PhysicsInputError, check_choice
 from .errors import ConcentrationError, ConvergenceError, ResolutionError, VanishingError
-from .solvers import NLSSolution, check_parameters, solve
+from .solvers import NLSSolution, check_parameters, same_state, solve
 
 PARAMETERS = ("beta", "a", "b", "mass_scale")
+SAME_STATE = 1e-5  # relative difference of λ1, λ2 below which two states are one
 
 
 @dataclass
@@ -106,45 +108,11 @@ class ScanResult:
         }
         Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
-    def plot(self, path: str | Path) -> None:
-        """λ1, λ2 and the energy against the scanned parameter; points without a solution
-        are marked on the axis with their diagnosis."""
-        import matplotlib
+    def plot(self, path: str | Path) -> Path:
+        """λ1, λ2 and the energy against the parameter (``plotting.plot_scan``)."""
+        from .plotting import plot_scan
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        x = self.values
-        fig, (ax_lambda, ax_energy) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-        ax_lambda.plot(x, self.column("lambda1"), "o-", label="λ1")
-        ax_lambda.plot(x, self.column("lambda2"), "s-", label="λ2")
-        ax_energy.plot(x, self.column("energy"), "o-", color="C2", label="energy")
-        markers = {"concentration": ("x", "C3"), "vanishing": ("v", "C4")}
-        for axis in (ax_lambda, ax_energy):
-            for status, (marker, color) in markers.items():
-                chosen = [p.value for p in self.points if p.status == status]
-                if chosen:
-                    axis.plot(
-                        chosen,
-                        np.zeros(len(chosen)),
-                        marker,
-                        color=color,
-                        ms=10,
-                        label=f"no solution: {status}",
-                        clip_on=False,
-                    )
-            others = [p.value for p in self.points if p.status in ("unresolved", "failed")]
-            if others:
-                axis.plot(others, np.zeros(len(others)), "^", color="0.4", label="not converged")
-            axis.set_xlabel(self.parameter)
-            axis.grid(alpha=0.3)
-            axis.legend()
-        ax_lambda.set_ylabel("Lagrange multipliers")
-        ax_energy.set_ylabel("E(u, v)")
-        fixed = ", ".join(f"{k}={v:g}" for k, v in self.parameters.items() if k != self.parameter)
-        fig.suptitle(f"normalized solutions along {self.parameter} ({fixed})", fontsize=10)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        return plot_scan(self, path)
 
 
 def _point_parameters(parameter: str, value: float, beta: float, a: float, b: float):
@@ -181,11 +149,10 @@ def scan(
     validated up front (ValueError); a point with no solution gets a status instead of
     numbers (see the module docstring). ``plot``: path of a PNG to write. Extra keyword
     arguments go to :func:`solve`."""
-    if vary not in PARAMETERS:
-        raise ValueError(f"vary must be one of {', '.join(PARAMETERS)} (got {vary!r})")
+    check_choice("vary", vary, PARAMETERS)
     values = [float(v) for v in values]
     if not values:
-        raise ValueError("values must not be empty")
+        raise PhysicsInputError("values must not be empty")
     # validate the fixed parameters and every point before spending time on any
     for value in values:
         point_beta, point_a, point_b = _point_parameters(vary, value, beta, a, b)
@@ -195,6 +162,7 @@ def scan(
         parameter=vary,
         parameters=dict(N=N, p=p, q=q, mu1=mu1, mu2=mu2, beta=beta, a=a, b=b),
     )
+    options = {"check": "none", **solve_options}  # a scan compares points, not branches
     iterator = values
     if progress:
         from tqdm import tqdm
@@ -205,7 +173,7 @@ def scan(
         point = ScanPoint(value=value, beta=point_beta, a=point_a, b=point_b, status="ok")
         try:
             solution = solve(
-                N, p, q, mu1, mu2, point_beta, point_a, point_b, method=method, **solve_options
+                N, p, q, mu1, mu2, point_beta, point_a, point_b, method=method, **options
             )
         except ConcentrationError as error:
             point.status, point.message = "concentration", str(error)
@@ -228,3 +196,122 @@ def _fill(point: ScanPoint, solution: NLSSolution) -> None:
     point.lambda1, point.lambda2 = solution.lambda1, solution.lambda2
     point.energy, point.residual = solution.energy, solution.residual
     point.pohozaev_residual, point.start = solution.pohozaev_residual, solution.start
+
+
+@dataclass
+class BranchMap:
+    """Every distinct state both methods' starts find at each point of a path.
+
+    ``points``: one dict per value with ``value`` and ``states`` (method, start, λ1, λ2,
+    energy, Morse index), lowest energy first, and ``missed_by`` (the methods whose own
+    least-energy state is above the lowest found there).
+    """
+
+    parameter: str
+    parameters: dict
+    points: list[dict] = field(default_factory=list)
+
+    def table(self) -> str:
+        rows = [f"{self.parameter:>10} {'E (lowest)':>14} {'by':>26} {'states':>6}  missed by"]
+        for point in self.points:
+            if not point["states"]:
+                rows.append(f"{point['value']:10.4g} {'no state found':>14}")
+                continue
+            low = point["states"][0]
+            rows.append(
+                f"{point['value']:10.4g} {low['energy']:14.8g} "
+                f"{low['method'] + ' ' + low['start']:>26} {len(point['states']):>6}  "
+                f"{', '.join(point['missed_by']) or '-'}"
+            )
+        return "\n".join(rows)
+
+    def to_json(self, path: str | Path) -> None:
+        data = {"parameter": self.parameter, "parameters": self.parameters, "points": self.points}
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+    def plot(self, path: str | Path) -> Path:
+        from .plotting import plot_branch_map
+
+        return plot_branch_map(self, path)
+
+
+def branch_map(
+    N: int,
+    p: float,
+    q: float,
+    mu1: float,
+    mu2: float,
+    beta: float,
+    a: float,
+    b: float,
+    *,
+    vary: str,
+    values: Sequence[float],
+    progress: bool = False,
+    **solve_options,
+) -> BranchMap:
+    """All states found by both methods along a path in ``vary`` (as :func:`scan`).
+
+    Shows where one method's least-energy state is not the lowest state found (the
+    fixed-λ starts at β = 2 in the CLI example). Extra keyword arguments go to
+    :func:`solve` (``check`` is "none": the map *is* the branch comparison)."""
+    from .solvers import METHODS
+
+    check_choice("vary", vary, PARAMETERS)
+    values = [float(v) for v in values]
+    if not values:
+        raise PhysicsInputError("values must not be empty")
+    for value in values:
+        point_beta, point_a, point_b = _point_parameters(vary, value, beta, a, b)
+        check_parameters(N, p, q, mu1, mu2, point_beta, point_a, point_b)
+    result = BranchMap(vary, dict(N=N, p=p, q=q, mu1=mu1, mu2=mu2, beta=beta, a=a, b=b))
+    iterator = values
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(values, desc=f"branches along {vary}", unit="point")
+    options = {**solve_options, "check": "none"}
+    for value in iterator:
+        point_beta, point_a, point_b = _point_parameters(vary, value, beta, a, b)
+        states, own_lowest = [], {}
+        for method in METHODS:
+            try:
+                solution = solve(
+                    N, p, q, mu1, mu2, point_beta, point_a, point_b, method=method, **options
+                )
+            except ConvergenceError:
+                continue
+            own_lowest[method] = solution
+            for candidate in solution.found:
+                state = {
+                    "method": method,
+                    "start": candidate.found_by.split("'")[1],
+                    "lambda1": candidate.lambda1,
+                    "lambda2": candidate.lambda2,
+                    "energy": candidate.energy,
+                    "morse_index": candidate.morse_index,
+                }
+                if not any(
+                    same_state(candidate, _Lambdas(**other), rel=SAME_STATE) for other in states
+                ):
+                    states.append(state)
+        states.sort(key=lambda state: state["energy"])
+        lowest = states[0] if states else None
+        # a method missed the ground state if its own answer is another state (by its
+        # multipliers: the same state on two grids differs by ~1e-7 in energy)
+        missed = [
+            method
+            for method, own in own_lowest.items()
+            if lowest is not None
+            and not same_state(own, _Lambdas(**lowest), rel=SAME_STATE)
+            and own.energy > lowest["energy"] + 1e-8 * max(1.0, abs(lowest["energy"]))
+        ]
+        result.points.append({"value": value, "states": states, "missed_by": missed})
+    return result
+
+
+class _Lambdas:
+    """Adapter: a state dict seen as something with lambda1, lambda2 (for same_state)."""
+
+    def __init__(self, lambda1, lambda2, **_):
+        self.lambda1, self.lambda2 = lambda1, lambda2

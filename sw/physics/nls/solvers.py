@@ -18,34 +18,69 @@ Two independent routes to the same discrete solution:
     (derivatives of the masses from the implicit-function theorem, i.e. one extra
     linear solve with the inner Jacobian) adjusts the λ until the masses match.
 
-Both run on the same :class:`~sw.physics.nls.grid.RadialGrid`, chosen automatically from
-an estimate of λ and re-chosen from the converged λ until it fits. The iterations live in
-``descent.py`` and ``newton.py``; this module has the starts, the driver that runs them
-and checks the result, and the public functions.
+Both run from several starts (``starts.py``) on a grid chosen from λ and re-chosen until it
+fits. A driven start that spreads out (λ1 λ2 -> β²) is not given up at once: the driven
+mass is lowered until the method converges, and the branch is then continued in the decay
+rate κ in the slow/fast mode basis (``tails.py``) up to the requested mass. This is what
+N = 4 needs, where a driven mass of order one sits in a tail of length ~1e13.
+
+Every solution records the candidates its starts found (``found``) and, unless
+``check="none"``, a :class:`~sw.physics.nls.certify.GroundStateCheck` saying whether it is
+the least-energy state found and how that was checked.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .descent import core_width, pohozaev_descent, project_to_fibre
+from ..common import check_choice, check_positive, check_range
+from .descent import core_width, pohozaev_descent
 from .errors import ConcentrationError, ConvergenceError, ResolutionError, VanishingError
 from .grid import RadialGrid
-from .model import Model, _check_positive, check_dimension, check_exponent, sobolev_exponent
+from .model import Model, check_dimension, check_exponent, decay_rate, sobolev_exponent
 from .newton import DEFAULT_TOL, bordered_newton, lambda_newton, newton_fixed_lambda, petviashvili
+from .observables import morse_index
+from .starts import (
+    BRANCHES,
+    DRIVEN,
+    grid_fits,
+    grid_for,
+    initial_state,
+    more_driven_guesses,
+    scaled_profile,
+    tail_grid,
+)
+from .tails import ModeParameters, continue_in_decay
+
+if TYPE_CHECKING:
+    from .certify import GroundStateCheck
 
 METHODS = ("pohozaev", "fixed_lambda")
+CHECKS = ("none", "branches", "continuation")
 DEFAULT_POHOZAEV_TOL = 1e-6  # |P| / ∫|∇u|²+|∇v|² accepted as "resolved"
+NEAR_GAP = 1e-2  # λ1 λ2 / β² - 1 below this: a failed driven start is a long tail
+SEED_HALVINGS = (3, 8)  # the long-tail route seeds at the driven mass times 2^-3 ... 2^-8
 
 
 # ---------------------------------------------------------------------------------------
 # Public result types
 # ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A converged solution one start led to (the energy landscape a solve saw)."""
+
+    found_by: str  # "<method> from '<start>'"
+    lambda1: float
+    lambda2: float
+    energy: float
+    morse_index: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,7 +89,8 @@ class NLSSolution:
 
     Profiles ``u``, ``v`` are sampled at the radii ``r``; integrals over R^N are
     ``sum(weights * f)``. ``a``, ``b`` are the prescribed masses (for a fixed-λ solve: the
-    masses found); ``start`` is the start (see ``BRANCHES``) that led to it. Diagnostics:
+    masses found); ``start`` is the start (see ``BRANCHES``) that led to it, with
+    ``"+decay continuation"`` when the long-tail route finished it. Diagnostics:
 
     - ``residual``: relative residual of the discrete equations, max over both equations
       of ``‖F‖_inf / (sum of the sup norms of the terms)``;
@@ -63,7 +99,13 @@ class NLSSolution:
       ``P = ∫|∇u|²+|∇v|² - μ1 γp ∫|u|^p - μ2 γq ∫|v|^q``. It vanishes for exact solutions
       of the PDE but is not an identity of the discrete equations, so it measures the
       discretization error;
-    - ``energy``: ``1/2 ∫|∇u|²+|∇v|² - μ1/p ∫|u|^p - μ2/q ∫|v|^q - β ∫uv``.
+    - ``energy``: ``1/2 ∫|∇u|²+|∇v|² - μ1/p ∫|u|^p - μ2/q ∫|v|^q - β ∫uv``;
+    - ``decay_rate``: κ, u and v decay like exp(-κ r) (κ² the smaller eigenvalue of
+      [[λ1, -β], [-β, λ2]], computed without cancellation);
+    - ``morse_index``: descending directions of the energy on the mass constraint (1 for
+      a mass-supercritical ground state; see ``observables.morse_index``);
+    - ``found``: every distinct solution the starts of this solve converged to;
+    - ``check``: the ground-state check (None for ``check="none"``).
     """
 
     N: int
@@ -89,6 +131,11 @@ class NLSSolution:
     start: str
     iterations: int
     grid: RadialGrid
+    decay_rate: float = math.nan
+    morse_index: int | None = None
+    found: tuple[Candidate, ...] = ()
+    check: GroundStateCheck | None = None
+    note: str = ""  # how a long-tail state was reached
 
     @property
     def mass_u(self) -> float:
@@ -99,10 +146,9 @@ class NLSSolution:
         return float(np.dot(self.weights, self.v**2))
 
     @property
-    def decay_rate(self) -> float:
-        """κ: u, v decay like exp(-κ r)."""
-        mean = 0.5 * (self.lambda1 + self.lambda2)
-        return math.sqrt(mean - math.hypot(0.5 * (self.lambda1 - self.lambda2), self.beta))
+    def problem(self) -> tuple:
+        """(N, p, q, mu1, mu2, beta, a, b): the arguments of :func:`solve`."""
+        return (self.N, self.p, self.q, self.mu1, self.mu2, self.beta, self.a, self.b)
 
     def summary(self) -> str:
         return (
@@ -135,6 +181,7 @@ class ScalarSolution:
     method: str
     iterations: int
     grid: RadialGrid
+    morse_index: int | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -148,9 +195,9 @@ def _check_system(N, p, q, mu1, mu2, beta) -> tuple[int, float, float, float, fl
         N,
         check_exponent("p", p, N),
         check_exponent("q", q, N),
-        _check_positive("mu1", mu1),
-        _check_positive("mu2", mu2),
-        _check_positive("beta", beta),
+        check_positive("mu1", mu1),
+        check_positive("mu2", mu2),
+        check_positive("beta", beta),
     )
 
 
@@ -158,23 +205,16 @@ def check_parameters(N, p, q, mu1, mu2, beta, a, b, *, method: str = "pohozaev")
     """Raise ValueError, naming the parameter and its range, for input :func:`solve`
     refuses (without solving anything)."""
     _check_system(N, p, q, mu1, mu2, beta)
-    _check_positive("a", a)
-    _check_positive("b", b)
-    _check_method(method)
-
-
-def _check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    return method
+    check_positive("a", a)
+    check_positive("b", b)
+    check_choice("method", method, METHODS)
 
 
 def _check_lambdas(model: Model, lambdas: np.ndarray) -> None:
     """A decaying solution needs the operator at infinity to be positive definite."""
     names = ("lambda1", "lambda2") if model.components == 2 else ("lam",)
     for name, value in zip(names, lambdas, strict=True):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
+        check_positive(name, value)
     if model.components == 2 and not lambdas[0] * lambdas[1] > model.beta**2:
         raise ValueError(
             "need lambda1 * lambda2 > beta**2 for decaying solutions "
@@ -182,153 +222,38 @@ def _check_lambdas(model: Model, lambdas: np.ndarray) -> None:
         )
 
 
-# ---------------------------------------------------------------------------------------
-# Small helpers
-# ---------------------------------------------------------------------------------------
-
-
-def _grid_for(model: Model, lambdas: np.ndarray, refinement: float) -> RadialGrid:
-    """The default grid for a solution with these λ (core ~ 1/sqrt(max λ), tail ~ 1/κ)."""
-    core = 1.0 / math.sqrt(max(lambdas))
-    decay_rate = model.decay_rate(lambdas)
-    decay = 1.0 / decay_rate if math.isfinite(decay_rate) else 50.0 * core
-    return RadialGrid.for_scales(model.dim, core, min(decay, 1e4 * core), refinement=refinement)
-
-
-def _grid_fits(grid: RadialGrid, ideal: RadialGrid) -> bool:
-    return grid.spacing <= 1.25 * ideal.spacing and grid.r_max >= 0.8 * ideal.r_max
+def _check_options(method: str, branch: str, refinement: float, tol: float) -> None:
+    check_choice("method", method, METHODS)
+    check_choice("branch", branch, BRANCHES)
+    if method == "pohozaev" and branch != "ground":
+        raise ValueError(
+            f"branch={branch!r} needs method='fixed_lambda': the Pohozaev descent only finds "
+            "the ground state (branch='ground')"
+        )
+    check_positive("refinement", refinement)
+    check_range("tol", tol, 0.0, 1e-3, low_open=True, high_open=True)
 
 
 # ---------------------------------------------------------------------------------------
-# Initial guesses
+# One start: iterate, polish, re-grid, check
 # ---------------------------------------------------------------------------------------
 
 
-def _bell(r: np.ndarray, exponent: float) -> np.ndarray:
-    """The 1D ground state shape sech^(2/(p-2)) of width ~1: a good start in any N."""
-    x = 0.5 * (exponent - 2.0) * np.abs(r)
-    sech = 2.0 * np.exp(-x) / (1.0 + np.exp(-2.0 * x))
-    return sech ** (2.0 / (exponent - 2.0))
+@dataclass
+class _Run:
+    """A converged start, before it becomes a public solution."""
 
+    kind: str
+    model: Model
+    U: np.ndarray
+    lambdas: np.ndarray
+    iterations: int
+    mode: ModeParameters | None = None  # set by the long-tail route
+    note: str = ""
 
-@lru_cache(maxsize=32)
-def reference_ground_state(dim: int, exponent: float) -> tuple[RadialGrid, np.ndarray, float]:
-    """Q solving -ΔQ + Q = |Q|^(p-2) Q (positive, radial): (grid, Q, ∫Q²).
-
-    Cached; exists for 2 < p < 2*. Any other scalar solution follows by scaling:
-    u = (λ/μ)^(1/(p-2)) Q(sqrt(λ) x) solves -Δu + λu = μ|u|^(p-2)u."""
-    grid = RadialGrid.for_scales(dim, 1.0, 1.0)
-    model = Model(grid, (exponent,), (1.0,))
-    lambdas = np.array([1.0])
-    U = (0.5 * exponent) ** (1.0 / (exponent - 2.0)) * _bell(grid.r, exponent)[None]
-    U, _ = petviashvili(model, U, lambdas)
-    U, _, _ = newton_fixed_lambda(model, U, lambdas, tol=1e-11)
-    return grid, U[0], float(model.masses(U)[0])
-
-
-def _has_reference(dim: int, exponent: float) -> bool:
-    return exponent < sobolev_exponent(dim) - 1e-9
-
-
-def _scaling_lambda(dim: int, exponent: float, mu: float, mass: float) -> float | None:
-    """λ of the scalar normalized solution of mass ``mass`` (β = 0), from the scaling
-    mass = (λ/μ)^(2/(p-2)) λ^(-N/2) ∫Q²; None at the mass-critical or Sobolev-critical
-    exponent where the scaling does not fix λ."""
-    power = 2.0 / (exponent - 2.0) - dim / 2.0  # mass ∝ λ^power
-    if abs(power) < 0.05 or not _has_reference(dim, exponent):
-        return None
-    reference_mass = reference_ground_state(dim, exponent)[2]
-    return (mass * mu ** (2.0 / (exponent - 2.0)) / reference_mass) ** (1.0 / power)
-
-
-def _scaled_profile(grid: RadialGrid, exponent: float, mu: float, lam: float) -> np.ndarray:
-    """The scalar ground state of -Δu + λu = μ|u|^(p-2)u sampled on ``grid`` (a bell of
-    the right width when there is none)."""
-    amplitude = (lam / mu) ** (1.0 / (exponent - 2.0))
-    if _has_reference(grid.dim, exponent):
-        ref_grid, Q, _ = reference_ground_state(grid.dim, exponent)
-        return amplitude * ref_grid.interpolate(Q, math.sqrt(lam) * grid.r)
-    return amplitude * _bell(math.sqrt(lam) * grid.r, 4.0)
-
-
-def _own_lambdas(dim: int, exponents: tuple, mus: tuple, masses: np.ndarray) -> np.ndarray:
-    """λ of each component alone (β = 0) at its mass, where the scaling law fixes it; the
-    largest known one (or 1) otherwise."""
-    estimates = [
-        _scaling_lambda(dim, p, mu, m) for p, mu, m in zip(exponents, mus, masses, strict=True)
-    ]
-    known = [x for x in estimates if x is not None]
-    fallback = max(known) if known else 1.0
-    return np.array([fallback if x is None else x for x in estimates])
-
-
-# How the iterations are started. "both": each component near its own scalar ground state
-# (the branch that continues from β = 0). "u_driven": v near its scalar ground state and u
-# a wide, small-amplitude response β(-Δ + λ1)^(-1) v to it (λ1 near its lower limit
-# β²/λ2); "v_driven": the other way round. Driven states are often the ground state: the
-# driven component costs almost no energy and gains -β∫uv.
-BRANCHES = ("ground", "both", "u_driven", "v_driven")
-
-
-def _initial_state(
-    problem: Model, masses: np.ndarray, kind: str, grid: RadialGrid | None, refinement: float
-) -> tuple[Model, np.ndarray, np.ndarray]:
-    """(model on its grid, profiles, λ) to start ``kind`` from (see BRANCHES)."""
-    beta = problem.beta
-    own = _own_lambdas(problem.dim, problem.exponents, problem.mus, masses)
-    if problem.components == 1 or kind == "both":
-        lambdas = own.copy()
-        if problem.components == 2:
-            lambdas += beta * np.sqrt(masses[::-1] / masses)
-        driven = None
-    else:
-        driven = 0 if kind == "u_driven" else 1
-        lambdas = own.copy()
-        lambdas[driven] = 1.5 * beta**2 / own[1 - driven]
-    model = problem.on_grid(grid if grid is not None else _grid_for(problem, lambdas, refinement))
-    U = np.stack(
-        [
-            _scaled_profile(model.grid, p, mu, lam)
-            for p, mu, lam in zip(problem.exponents, problem.mus, own, strict=True)
-        ]
-    )
-    if driven is not None:
-        U[driven] = model.grid.solve_shifted(lambdas[driven], beta * U[1 - driven])
-    return model, model.normalize(U, masses), lambdas
-
-
-def _more_driven_guesses(
-    model: Model, U: np.ndarray, lambdas: np.ndarray, masses: np.ndarray, kind: str
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """More starts for the fixed-λ method on a driven branch, for stronger coupling.
-
-    Both use λ_j = -<E'_j(U), u_j> / m_j of the first guess put on the Pohozaev manifold:
-    as it is (if admissible), and with the driven λ raised to at least 1.5 β² / λ_leader
-    and the driven profile recomputed as the response to the leader at that λ. Guesses
-    within 10% of the first one are dropped."""
-    driven = 0 if kind == "u_driven" else 1
-    projected = project_to_fibre(model, U, masses)
-    gradient = -model.laplacian(projected) - model.nonlinearity(projected)
-    gradient -= model.coupling(projected)
-    multipliers = -np.array(
-        [model.grid.integrate(g * u) for g, u in zip(gradient, projected, strict=True)]
-    )
-    multipliers /= masses
-    guesses = []
-    if model.admissible(multipliers):
-        guesses.append((projected, multipliers))
-    if multipliers[1 - driven] > 0:
-        repaired = multipliers.copy()
-        repaired[driven] = max(repaired[driven], 1.5 * model.beta**2 / repaired[1 - driven])
-        rebuilt = U.copy()
-        rebuilt[driven] = model.grid.solve_shifted(repaired[driven], model.beta * U[1 - driven])
-        guesses.append((model.normalize(rebuilt, masses), repaired))
-    return [(V, lam) for V, lam in guesses if np.max(np.abs(lam / lambdas - 1)) > 0.1]
-
-
-# ---------------------------------------------------------------------------------------
-# The normalized driver shared by the system and the scalar limit
-# ---------------------------------------------------------------------------------------
+    @property
+    def energy(self) -> float:
+        return self.model.energy(self.U)
 
 
 def _check_positive_solution(model: Model, U: np.ndarray, lambdas, residual) -> None:
@@ -354,7 +279,7 @@ def _check_feasible(model: Model, U: np.ndarray, lambdas: np.ndarray, iterations
 
 def _ideal_grid(model: Model, U: np.ndarray, lambdas: np.ndarray, refinement: float):
     """The automatic grid for λ, made finer if a core is narrower than 1/sqrt(max λ)."""
-    ideal = _grid_for(model, lambdas, refinement)
+    ideal = grid_for(model, lambdas, refinement)
     width = min(core_width(model.grid, u) for u in U)
     spacing = width / (25.0 * refinement)
     if spacing < ideal.spacing:
@@ -422,7 +347,7 @@ def _run_from(
     while not explicit_grid:
         _check_feasible(model, U, lambdas, iterations)
         ideal = _ideal_grid(model, U, lambdas, refinement * 2.0**refinements)
-        if not _grid_fits(model.grid, ideal):
+        if not grid_fits(model.grid, ideal):
             model, U = _move(model, U, ideal, masses)
             U, lambdas, more = _polish(model, U, lambdas, masses, method, tol)
             iterations += more
@@ -437,17 +362,118 @@ def _run_from(
     residual = model.relative_residual(U, lambdas)
     _check_feasible(model, U, lambdas, iterations)
     _check_positive_solution(model, U, lambdas, residual)
-    if pohozaev_tol is not None:
-        pohozaev, kinetic = model.pohozaev(U)
-        if abs(pohozaev) > pohozaev_tol * kinetic:
-            raise ResolutionError(
-                f"the grid ({model.grid.describe()}) does not resolve the solution: Pohozaev "
-                f"residual {abs(pohozaev) / kinetic:.2e} > pohozaev_tol = {pohozaev_tol:g}",
-                residual=residual,
-                iterations=iterations,
-                lambdas=tuple(lambdas),
-            )
+    _check_resolved(model, U, residual, iterations, lambdas, pohozaev_tol)
     return model, U, lambdas, iterations
+
+
+def _check_resolved(model, U, residual, iterations, lambdas, pohozaev_tol) -> None:
+    if pohozaev_tol is None:
+        return
+    pohozaev, kinetic = model.pohozaev(U)
+    if abs(pohozaev) > pohozaev_tol * kinetic:
+        raise ResolutionError(
+            f"the grid ({model.grid.describe()}) does not resolve the solution: Pohozaev "
+            f"residual {abs(pohozaev) / kinetic:.2e} > pohozaev_tol = {pohozaev_tol:g}",
+            residual=residual,
+            iterations=iterations,
+            lambdas=tuple(lambdas),
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# The long-tail route (N = 4 driven states)
+# ---------------------------------------------------------------------------------------
+
+
+def _is_long_tail_failure(problem: Model, kind: str, error: ConvergenceError) -> bool:
+    """A driven start that spread out, or stopped with λ1 λ2 within 1% of β²."""
+    if problem.components != 2 or kind not in DRIVEN:
+        return False
+    if isinstance(error, VanishingError):
+        return True
+    lambdas = error.lambdas
+    if lambdas is None or len(lambdas) != 2 or not all(math.isfinite(x) for x in lambdas):
+        return False
+    return abs(lambdas[0] * lambdas[1] / problem.beta**2 - 1.0) < NEAR_GAP
+
+
+def _driven_by_continuation(
+    problem: Model,
+    masses: np.ndarray,
+    kind: str,
+    *,
+    refinement: float,
+    tol: float,
+    pohozaev_tol: float | None,
+) -> _Run:
+    """The long-tail route: a fixed-λ solution of the ``kind`` branch with the driven mass
+    lowered (by 2^-3 ... 2^-8, until it converges to a driven state), then
+    :func:`~sw.physics.nls.tails.continue_in_decay` up to the requested mass.
+
+    Both methods use this route, so for long-tail states their agreement is not an
+    independent check (the note on the solution says so)."""
+    driven = 0 if kind == "u_driven" else 1
+    failure: ConvergenceError | None = None
+    for halvings in range(SEED_HALVINGS[0], SEED_HALVINGS[1] + 1):
+        reduced = masses.copy()
+        reduced[driven] *= 0.5**halvings
+        model, U, lambdas = initial_state(problem, reduced, kind, None, refinement)
+        try:
+            model, U, lambdas, iterations = _run_from(
+                model,
+                U,
+                lambdas,
+                reduced,
+                method="fixed_lambda",
+                warm=True,
+                explicit_grid=False,
+                refinement=refinement,
+                tol=tol,
+                pohozaev_tol=pohozaev_tol,
+                progress=None,
+            )
+        except ConvergenceError as error:
+            failure = error
+            continue
+        if int(np.argmax(lambdas)) != driven:  # the driven component has the smaller λ
+            break
+        failure = ConvergenceError(
+            f"at reduced mass the {kind!r} start converged to a state where the driven "
+            "component is self-focused",
+            residual=model.relative_residual(U, lambdas),
+            lambdas=tuple(lambdas),
+        )
+    else:
+        raise failure
+    tail_model, U, mode, path = continue_in_decay(
+        model,
+        U,
+        lambdas,
+        masses,
+        lambda core, kappa, ref: tail_grid(problem.dim, core, kappa, ref),
+        refinement=refinement,
+        pohozaev_tol=pohozaev_tol,
+    )
+    name = "uv"[driven]
+    note = (
+        f"fixed-λ {kind} start with the mass of {name} lowered to {reduced[driven]:.4g}, then "
+        f"{path.describe(name)}; κ = {mode.kappa:.3e} (shared by both methods)"
+    )
+    _check_positive_solution(tail_model, U, mode.lambdas, 0.0)
+    return _Run(
+        f"{kind}+decay continuation",
+        tail_model,
+        U,
+        mode.lambdas,
+        iterations + path.newton_iterations,
+        mode,
+        note,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The normalized driver shared by the system and the scalar limit
+# ---------------------------------------------------------------------------------------
 
 
 def _most_informative(failures: list[tuple[str, ConvergenceError]]) -> ConvergenceError:
@@ -480,12 +506,13 @@ def _solve_normalized(
     pohozaev_tol: float | None,
     initial: tuple[RadialGrid, np.ndarray, np.ndarray] | None,
     progress: Callable[[int, float], None] | None = None,
-) -> tuple[Model, np.ndarray, np.ndarray, int, str]:
-    """Run the starts for ``branch`` and keep the converged solution of least energy.
+) -> tuple[_Run, list[_Run]]:
+    """Run the starts for ``branch``; return the converged run of least energy and all runs.
 
-    Returns (model, U, λ, iterations, start). For the descent the "ground" branch tries
-    the two driven starts and falls back to "both" only if both fail; the fixed-λ method
-    tries all three, the driven ones with up to three guesses (``_more_driven_guesses``)."""
+    For the descent the "ground" branch tries the two driven starts and falls back to
+    "both" only if both fail; the fixed-λ method tries all three, the driven ones with up
+    to three guesses (``more_driven_guesses``). A driven start that spreads out gets the
+    long-tail route (``_driven_by_continuation``) when the grid is automatic."""
     if initial is not None:
         kinds = ["initial"]
     elif problem.components == 1:
@@ -502,14 +529,15 @@ def _solve_normalized(
             U = model.normalize(np.stack([start_grid.transfer(u, model.grid) for u in U0]), masses)
             starts.append((kind, model, U, np.array(lambdas, dtype=float)))
             continue
-        model, U, lambdas = _initial_state(problem, masses, kind, grid, refinement)
+        model, U, lambdas = initial_state(problem, masses, kind, grid, refinement)
         starts.append((kind, model, U, lambdas))
-        if method == "fixed_lambda" and kind.endswith("driven"):
-            for guess in _more_driven_guesses(model, U, lambdas, masses, kind):
+        if method == "fixed_lambda" and kind in DRIVEN:
+            for guess in more_driven_guesses(model, U, lambdas, masses, kind):
                 starts.append((kind, model, *guess))
-    candidates, failures = [], []
+    runs: list[_Run] = []
+    failures: list[tuple[str, ConvergenceError]] = []
     for kind, model, U, lambdas in starts:
-        if kind == "both" and method == "pohozaev" and candidates:
+        if kind == "both" and method == "pohozaev" and runs:
             break
         try:
             result = _run_from(
@@ -535,17 +563,38 @@ def _solve_normalized(
                 )
                 break
             continue
-        candidates.append((result[0].energy(result[1]), kind, result))
-    if not candidates:
+        runs.append(_Run(kind, *result))
+    if grid is None and initial is None:
+        tried = set()
+        for kind, error in failures:
+            if kind in tried or any(run.kind == kind for run in runs):
+                continue
+            if not _is_long_tail_failure(problem, kind, error):
+                continue
+            tried.add(kind)
+            try:
+                runs.append(
+                    _driven_by_continuation(
+                        problem,
+                        masses,
+                        kind,
+                        refinement=refinement,
+                        tol=tol,
+                        pohozaev_tol=pohozaev_tol,
+                    )
+                )
+            except ConvergenceError as tail_error:
+                error.add_note(
+                    f"long-tail route for {kind!r}: {type(tail_error).__name__}: {tail_error}"
+                )
+    if not runs:
         raise _most_informative(failures)
     # Least energy; within round-off (mirror images when u and v have the same data) the
     # first start in the order tried, so the answer is reproducible.
-    lowest = min(energy for energy, _, _ in candidates)
+    lowest = min(run.energy for run in runs)
     tie = 1e-9 * max(1.0, abs(lowest))
-    _, kind, (model, U, lambdas, iterations) = next(
-        item for item in candidates if item[0] <= lowest + tie
-    )
-    return model, U, lambdas, iterations, kind
+    chosen = next(run for run in runs if run.energy <= lowest + tie)
+    return chosen, runs
 
 
 def _diagnostics(model: Model, U: np.ndarray, lambdas: np.ndarray, masses) -> dict:
@@ -562,23 +611,72 @@ def _diagnostics(model: Model, U: np.ndarray, lambdas: np.ndarray, masses) -> di
     )
 
 
+def _distinct_candidates(runs: list[_Run], method: str) -> tuple[Candidate, ...]:
+    """The runs as candidates with their Morse index, duplicates (same λ to 1e-6) dropped,
+    lowest energy first."""
+    candidates: list[Candidate] = []
+    for run in sorted(runs, key=lambda item: item.energy):
+        candidate = Candidate(
+            f"{method} from {run.kind!r}", float(run.lambdas[0]), float(run.lambdas[-1]), run.energy
+        )
+        if any(same_state(candidate, other) for other in candidates):
+            continue
+        model = run.model
+        index = morse_index(
+            model.grid, model.exponents, model.mus, model.beta, run.U, run.lambdas, mode=run.mode
+        )
+        candidates.append(replace(candidate, morse_index=index))
+    return tuple(candidates)
+
+
+def same_state(first, second, rel: float = 1e-6) -> bool:
+    """Two solutions (anything with lambda1, lambda2) with the same multipliers."""
+    return all(
+        abs(x - y) <= rel * max(abs(x), abs(y), 1e-300)
+        for x, y in ((first.lambda1, second.lambda1), (first.lambda2, second.lambda2))
+    )
+
+
+def _as_state(lambdas) -> Candidate:
+    return Candidate("", float(lambdas[0]), float(lambdas[-1]), math.nan)
+
+
+def _solution_from_run(run: _Run, problem: tuple, masses, method: str, runs) -> NLSSolution:
+    N, p, q, mu1, mu2, beta = problem
+    model, U, lambdas = run.model, run.U, run.lambdas
+    kappa = run.mode.kappa if run.mode is not None else decay_rate(lambdas, beta)
+    found = _distinct_candidates(runs, method)
+    index = next((c.morse_index for c in found if same_state(c, _as_state(lambdas))), None)
+    if index is None:
+        index = morse_index(model.grid, (p, q), (mu1, mu2), beta, U, lambdas, mode=run.mode)
+    found_masses = model.masses(U) if masses is None else masses
+    return NLSSolution(
+        N=N,
+        p=p,
+        q=q,
+        mu1=mu1,
+        mu2=mu2,
+        beta=beta,
+        a=float(found_masses[0]),
+        b=float(found_masses[1]),
+        lambda1=float(lambdas[0]),
+        lambda2=float(lambdas[1]),
+        u=U[0],
+        v=U[1],
+        method=method,
+        start=run.kind,
+        iterations=run.iterations,
+        decay_rate=kappa,
+        morse_index=index,
+        found=found,
+        note=run.note,
+        **_diagnostics(model, U, lambdas, masses),
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------
-
-
-def _check_options(method: str, branch: str, refinement: float, tol: float) -> None:
-    _check_method(method)
-    if branch not in BRANCHES:
-        raise ValueError(f"branch must be one of {', '.join(BRANCHES)} (got {branch!r})")
-    if method == "pohozaev" and branch != "ground":
-        raise ValueError(
-            f"branch={branch!r} needs method='fixed_lambda': the Pohozaev descent only finds "
-            "the ground state (branch='ground')"
-        )
-    _check_positive("refinement", refinement)
-    if not (isinstance(tol, float | int) and 0 < tol < 1e-3):
-        raise ValueError(f"tol must satisfy 0 < tol < 1e-3 (got {tol!r})")
 
 
 def _problem(N: int, exponents: tuple, mus: tuple, beta: float) -> Model:
@@ -604,6 +702,7 @@ def solve(
     pohozaev_tol: float | None = DEFAULT_POHOZAEV_TOL,
     initial: NLSSolution | None = None,
     progress: Callable[[int, float], None] | None = None,
+    check: str = "branches",
 ) -> NLSSolution:
     """Positive radial normalized solution (λ1, λ2, u, v) of the coupled system.
 
@@ -641,6 +740,11 @@ def solve(
         A previous solution to start from (continuation); replaces the starts.
     progress:
         Called as ``progress(iteration, residual)`` during the descent.
+    check:
+        How to check that the result is the ground state (``solution.check``):
+        ``"branches"`` (default: the other method's starts too, and the Morse index of
+        each state), ``"continuation"`` (also follow every branch in β from β/4 and 4β),
+        ``"none"``. See ``certify.py``.
 
     Raises
     ------
@@ -652,8 +756,9 @@ def solve(
         ``ResolutionError`` (grid too coarse) say why. The message has the last residual.
     """
     N, p, q, mu1, mu2, beta = _check_system(N, p, q, mu1, mu2, beta)
-    a, b = _check_positive("a", a), _check_positive("b", b)
+    a, b = check_positive("a", a), check_positive("b", b)
     _check_options(method, branch, refinement, tol)
+    check_choice("check", check, CHECKS)
     masses = np.array([a, b])
     start = None
     if initial is not None:
@@ -662,7 +767,7 @@ def solve(
             np.stack([initial.u, initial.v]),
             np.array([initial.lambda1, initial.lambda2]),
         )
-    model, U, lambdas, iterations, kind = _solve_normalized(
+    chosen, runs = _solve_normalized(
         _problem(N, (p, q), (mu1, mu2), beta),
         masses,
         method=method,
@@ -674,24 +779,19 @@ def solve(
         initial=start,
         progress=progress,
     )
-    return NLSSolution(
-        N=N,
-        p=p,
-        q=q,
-        mu1=mu1,
-        mu2=mu2,
-        beta=beta,
-        a=a,
-        b=b,
-        lambda1=float(lambdas[0]),
-        lambda2=float(lambdas[1]),
-        u=U[0],
-        v=U[1],
-        method=method,
-        start=kind,
-        iterations=iterations,
-        **_diagnostics(model, U, lambdas, masses),
+    solution = _solution_from_run(chosen, (N, p, q, mu1, mu2, beta), masses, method, runs)
+    if check == "none":
+        return solution
+    from .certify import certify_ground_state
+
+    verdict = certify_ground_state(
+        solution,
+        level=check,
+        refinement=refinement,
+        tol=tol,
+        pohozaev_tol=pohozaev_tol,
     )
+    return replace(solution, check=verdict)
 
 
 def solve_fixed_lambda(
@@ -716,40 +816,23 @@ def solve_fixed_lambda(
     The returned ``a``, ``b`` are the masses found and ``mass_error`` is 0. Same errors
     as :func:`solve`."""
     N, p, q, mu1, mu2, beta = _check_system(N, p, q, mu1, mu2, beta)
-    lambdas = np.array([_check_positive("lambda1", lambda1), _check_positive("lambda2", lambda2)])
+    lambdas = np.array([check_positive("lambda1", lambda1), check_positive("lambda2", lambda2)])
     _check_options("fixed_lambda", "both", refinement, tol)
     model = _problem(N, (p, q), (mu1, mu2), beta)
     _check_lambdas(model, lambdas)
     U, model, iterations = _fixed_lambda_driver(model, lambdas, grid, refinement, tol, pohozaev_tol)
-    masses = model.masses(U)
-    return NLSSolution(
-        N=N,
-        p=p,
-        q=q,
-        mu1=mu1,
-        mu2=mu2,
-        beta=beta,
-        a=float(masses[0]),
-        b=float(masses[1]),
-        lambda1=float(lambdas[0]),
-        lambda2=float(lambdas[1]),
-        u=U[0],
-        v=U[1],
-        method="fixed_lambda",
-        start="both",
-        iterations=iterations,
-        **_diagnostics(model, U, lambdas, None),
-    )
+    run = _Run("both", model, U, lambdas, iterations)
+    return _solution_from_run(run, (N, p, q, mu1, mu2, beta), None, "fixed_lambda", [run])
 
 
 def _fixed_lambda_driver(model, lambdas, grid, refinement, tol, pohozaev_tol):
     """Petviashvili + Newton at fixed λ from the scaled scalar ground states, refining the
     automatic grid (at most twice) until the Pohozaev residual is below tolerance."""
-    model = model.on_grid(grid if grid is not None else _grid_for(model, lambdas, refinement))
+    model = model.on_grid(grid if grid is not None else grid_for(model, lambdas, refinement))
     for attempt in range(3):
         U = np.stack(
             [
-                _scaled_profile(model.grid, p, mu, lam)
+                scaled_profile(model.grid, p, mu, lam)
                 for p, mu, lam in zip(model.exponents, model.mus, lambdas, strict=True)
             ]
         )
@@ -767,13 +850,29 @@ def _fixed_lambda_driver(model, lambdas, grid, refinement, tol, pohozaev_tol):
                 iterations=newton_iterations,
                 lambdas=tuple(lambdas),
             )
-        model = model.on_grid(_grid_for(model, lambdas, refinement * 2.0 ** (attempt + 1)))
+        model = model.on_grid(grid_for(model, lambdas, refinement * 2.0 ** (attempt + 1)))
     raise AssertionError("unreachable")
 
 
 def _check_scalar(N, p, mu) -> tuple[int, float, float]:
     N = check_dimension(N)
-    return N, check_exponent("p", p, N), _check_positive("mu", mu)
+    return N, check_exponent("p", p, N), check_positive("mu", mu)
+
+
+def _scalar_solution(run: _Run, N, p, mu, masses, method) -> ScalarSolution:
+    model, U, lambdas = run.model, run.U, run.lambdas
+    return ScalarSolution(
+        N=N,
+        p=p,
+        mu=mu,
+        mass=float(model.masses(U)[0] if masses is None else masses[0]),
+        lambda_=float(lambdas[0]),
+        u=U[0],
+        method=method,
+        iterations=run.iterations,
+        morse_index=morse_index(model.grid, (p,), (mu,), 0.0, U, lambdas),
+        **_diagnostics(model, U, lambdas, masses),
+    )
 
 
 def solve_scalar(
@@ -794,10 +893,10 @@ def solve_scalar(
     ``p = 2 + 4/N`` a solution exists only for one mass, and the solver says so by
     failing elsewhere."""
     N, p, mu = _check_scalar(N, p, mu)
-    mass = _check_positive("mass", mass)
+    mass = check_positive("mass", mass)
     _check_options(method, "ground", refinement, tol)
     masses = np.array([mass])
-    model, U, lambdas, iterations, kind = _solve_normalized(
+    chosen, _ = _solve_normalized(
         _problem(N, (p,), (mu,), 0.0),
         masses,
         method=method,
@@ -808,17 +907,7 @@ def solve_scalar(
         pohozaev_tol=pohozaev_tol,
         initial=None,
     )
-    return ScalarSolution(
-        N=N,
-        p=p,
-        mu=mu,
-        mass=mass,
-        lambda_=float(lambdas[0]),
-        u=U[0],
-        method=method,
-        iterations=iterations,
-        **_diagnostics(model, U, lambdas, masses),
-    )
+    return _scalar_solution(chosen, N, p, mu, masses, method)
 
 
 def solve_scalar_fixed_lambda(
@@ -835,19 +924,10 @@ def solve_scalar_fixed_lambda(
     """Positive radial solution of ``-Δu + λu = μ|u|^(p-2)u`` at given λ > 0 (for
     λ = μ = 1 the ground state Q; its mass ∫Q² is the constant of the scaling laws)."""
     N, p, mu = _check_scalar(N, p, mu)
-    lambdas = np.array([_check_positive("lam", lam)])
+    lambdas = np.array([check_positive("lam", lam)])
     _check_options("fixed_lambda", "both", refinement, tol)
     model = _problem(N, (p,), (mu,), 0.0)
     U, model, iterations = _fixed_lambda_driver(model, lambdas, grid, refinement, tol, pohozaev_tol)
-    mass = float(model.masses(U)[0])
-    return ScalarSolution(
-        N=N,
-        p=p,
-        mu=mu,
-        mass=mass,
-        lambda_=float(lambdas[0]),
-        u=U[0],
-        method="fixed_lambda",
-        iterations=iterations,
-        **_diagnostics(model, U, lambdas, None),
+    return _scalar_solution(
+        _Run("both", model, U, lambdas, iterations), N, p, mu, None, "fixed_lambda"
     )

@@ -1,8 +1,9 @@
-"""Material parameters for wurtzite GaN and AlN, loaded from one cited data file.
+"""The model's parameters: wurtzite GaN and AlN from one cited data file, and what transport needs.
 
 All numbers live in ``sw/physics/data/nitride_materials.json``; this module only reads
 them and derives what the solver needs (strain, polarization, valence-band splittings,
-effective masses). Conventions:
+effective masses) and what the mobility needs (:class:`TransportParameters`: permittivities,
+LO phonon, deformation potential, roughness, dislocations). Conventions:
 
 * The growth axis is metal-polar [0001]; polarizations are the components along it
   (negative: pointing toward the substrate).
@@ -11,11 +12,14 @@ effective masses). Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from ..common import check_range
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "nitride_materials.json"
 
@@ -46,6 +50,11 @@ class Material:
     deformation_D4_eV: float | None
     electron_mass_m0: float
     donor_ionization_energy_eV: float
+    high_frequency_permittivity: float
+    lo_phonon_energy_eV: float | None
+    lattice_c_angstrom: float
+    deformation_D1_eV: float | None
+    deformation_D2_eV: float | None
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def bandgap_eV(self, temperature_K: float) -> float:
@@ -104,6 +113,17 @@ class Material:
         light, crystal = (upper, lower) if delta1 - delta2 >= 0.0 else (lower, upper)
         top = max(heavy, upper)
         return {"hh": heavy - top, "lh": light - top, "ch": crystal - top}
+
+    def heavy_hole_deformation_potential_eV(self) -> float:
+        """|D1 + D3|: the shift of the heavy-hole (A) band per unit strain along c.
+
+        The acoustic deformation potential of the hole transport model (an LA phonon along
+        c strains ε_zz only; along a the shift is D2 + D4, much smaller for GaN). The
+        absolute deformation potential of a valence band is not uniquely defined, so this
+        is the relative, band-resolved value of the data set."""
+        if self.deformation_D1_eV is None or self.deformation_D3_eV is None:
+            raise ValueError(f"{self.name}: D1 and D3 are needed for hole transport")
+        return abs(self.deformation_D1_eV + self.deformation_D3_eV)
 
     def hole_masses_m0(self) -> dict[str, tuple[float, float]]:
         """(m_z, m_inplane) per band from A1..A6, quasi-cubic large-k limit.
@@ -199,3 +219,57 @@ def interface_sheet_charge_C_per_m2(
     p_upper = upper.total_polarization_C_per_m2(upper.in_plane_strain(substrate_lattice_a_angstrom))
     p_lower = lower.total_polarization_C_per_m2(lower.in_plane_strain(substrate_lattice_a_angstrom))
     return p_lower - p_upper
+
+
+@dataclass(frozen=True)
+class TransportParameters:
+    """Inputs of the 2D hole mobility (``scattering.py``), SI where a name says so.
+
+    Material values come from the channel (cap) material of the parameter set; the
+    roughness and the dislocations are model assumptions of the data file (override them
+    with :meth:`replace`). ``temperature_K`` is the solved structure's temperature.
+    """
+
+    temperature_K: float
+    static_permittivity: float  # relative
+    high_frequency_permittivity: float  # relative
+    lo_phonon_energy_eV: float
+    deformation_potential_eV: float  # heavy-hole acoustic deformation potential Ξ
+    elastic_constant_GPa: float  # c_L = C33 (ρ v_LA² along c)
+    roughness_height_nm: float  # Δ
+    roughness_correlation_nm: float  # Λ
+    dislocation_density_cm2: float
+    dislocation_occupancy: float  # f: charged fraction of the sites along a line
+    dislocation_site_spacing_nm: float  # c lattice constant
+
+    @classmethod
+    def for_channel(
+        cls, material: Material, assumptions: dict, temperature_K: float
+    ) -> TransportParameters:
+        if material.lo_phonon_energy_eV is None:
+            raise ValueError(f"{material.name}: no LO phonon energy; it cannot be the channel")
+        return cls(
+            temperature_K=float(temperature_K),
+            static_permittivity=material.relative_permittivity,
+            high_frequency_permittivity=material.high_frequency_permittivity,
+            lo_phonon_energy_eV=material.lo_phonon_energy_eV,
+            deformation_potential_eV=material.heavy_hole_deformation_potential_eV(),
+            elastic_constant_GPa=material.c33_GPa,
+            roughness_height_nm=float(assumptions["interface_roughness_height_nm"]),
+            roughness_correlation_nm=float(assumptions["interface_roughness_correlation_nm"]),
+            dislocation_density_cm2=float(assumptions["dislocation_density_cm2"]),
+            dislocation_occupancy=float(assumptions["dislocation_line_occupancy"]),
+            dislocation_site_spacing_nm=material.lattice_c_angstrom / 10.0,
+        )
+
+    def replace(self, **changes) -> TransportParameters:
+        """A copy with some fields changed (checked: non-negative, finite)."""
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"unknown transport parameter(s) {', '.join(sorted(unknown))}; allowed: "
+                f"{', '.join(self.__dataclass_fields__)}"
+            )
+        for name, value in changes.items():
+            check_range(name, value, 0.0)
+        return dataclasses.replace(self, **changes)
