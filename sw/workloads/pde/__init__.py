@@ -1,0 +1,1 @@
+"""`qmatmul run pde`: learning unknown PDEs from nodal data, the learned step on the core."""
