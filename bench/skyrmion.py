@@ -7,10 +7,15 @@ Measures
 - the field at which a relaxed skyrmion lattice unwinds (D = 0.3);
 - the relaxed helix period against 4 pi A / D for several meshes;
 - Q of a relaxed isolated skyrmion and of a relaxed skyrmion lattice;
-- the Rashba-Edelstein k-grid result against the closed form for several grids.
+- the Rashba-Edelstein k-grid result against the closed form for several grids;
+- ``thermal``: the Monte Carlo against exact limits (Heisenberg chain, Onsager's Ising limit,
+  equipartition), its cost per sweep, and the field-cooled T-B phase diagram of the skyrmion
+  lattice (figure docs/figures/skyrmion_thermal_phase_diagram.png);
+- ``material``: the Fe(Co)GeTe2-class parameters in lattice units.
 
 Writes bench/results/skyrmion.json (and, with --figures, PNGs in build/skyrmion/).
-Run: .venv/bin/python bench/skyrmion.py [--quick] [--figures]
+Run: .venv/bin/python bench/skyrmion.py [--quick] [--figures] [--only SECTION ...]
+(--only keeps the other sections of an existing JSON)
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ from sw.physics.skyrmion import (  # noqa: E402
     skyrmion_state,
     uniform_state,
 )
-from sw.physics.skyrmion.lattice import to_internal  # noqa: E402
+from sw.physics.skyrmion.model import to_internal  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "skyrmion.json"
 FIGURES = Path(__file__).resolve().parent.parent / "build" / "skyrmion"
+FIGURES_DOCS = Path(__file__).resolve().parent.parent / "docs" / "figures"
 
 
 def time_kernels(sizes) -> list[dict]:
@@ -185,6 +191,107 @@ def edelstein() -> list[dict]:
     return rows
 
 
+def thermal(quick: bool) -> dict:
+    """Monte Carlo checks against exact limits, its speed, and the T-B phase diagram."""
+    from sw.physics.skyrmion.plotting import plot_thermal_phase_diagram
+    from sw.physics.skyrmion.thermal import (
+        langevin,
+        monte_carlo,
+        onsager_magnetization,
+        thermal_phase_diagram,
+    )
+
+    out: dict = {"chain": [], "ising": []}
+    chain = SpinSystem((256, 1), D=0.0, boundary=("periodic", "open"))
+    for temperature in (0.25, 0.5, 1.0, 2.0):
+        run = monte_carlo(chain, temperature, initial_state(chain, "random", seed=0),
+                          sweeps=3000, equilibration=500)  # fmt: skip
+        exact = float(langevin(1.0 / temperature))
+        out["chain"].append({"T": temperature, "mc": -run.energy_per_site,
+                             "error": run.energy_error, "exact": exact})  # fmt: skip
+    ising = SpinSystem(24, D=0.0, K=1000.0)
+    for temperature in (1.6, 2.0, 2.2, 3.2):
+        run = monte_carlo(ising, temperature, uniform_state(ising), sweeps=1500,
+                          equilibration=500)  # fmt: skip
+        out["ising"].append({"T": temperature, "mc_abs_mz": abs(float(run.magnetization[2])),
+                             "error": run.magnetization_error,
+                             "onsager": onsager_magnetization(temperature)})  # fmt: skip
+    print("chain", out["chain"], "\nising", out["ising"], flush=True)
+    speed = []
+    for D in (0.5, 0.3):
+        system = SpinSystem(commensurate_shape(D, cells=2), D=D, B=0.5 * D * D)
+        m = initial_state(system, "random", seed=0)
+        monte_carlo(system, 0.5, m, sweeps=20, equilibration=0)  # compile / warm up
+        start = time.perf_counter()
+        monte_carlo(system, 0.5, m, sweeps=200, equilibration=0)
+        per_sweep = (time.perf_counter() - start) / 200
+        speed.append({"D": D, "shape": list(system.shape), "seconds_per_sweep": per_sweep,
+                      "ns_per_site": per_sweep / system.n_sites * 1e9})  # fmt: skip
+    out["speed"] = speed
+    D = 0.5
+    system = SpinSystem(commensurate_shape(D, cells=2), D=D)
+    B_values = list(np.linspace(0.0, 1.6, 9 if quick else 17) * D * D)
+    temperatures = list(np.geomspace(1.2, 0.05, 8 if quick else 12))
+    start = time.perf_counter()
+    diagram = thermal_phase_diagram(system, B_values, temperatures, sweeps=400,
+                                    equilibration=300, progress=True)  # fmt: skip
+    out["phase_diagram"] = diagram.to_dict() | {
+        "seconds": time.perf_counter() - start,
+        "skyrmion_lattice_window": {
+            str(t): w for t, w in diagram.skyrmion_lattice_window().items()
+        },
+    }
+    FIGURES_DOCS.mkdir(parents=True, exist_ok=True)
+    plot_thermal_phase_diagram(diagram, FIGURES_DOCS / "skyrmion_thermal_phase_diagram.png")
+    print("T-B windows", out["phase_diagram"]["skyrmion_lattice_window"], flush=True)
+    return out
+
+
+def material(quick: bool) -> dict:
+    """The Fe(Co)GeTe2-class parameters in lattice units, and a field-cooled T-B diagram of the
+    model with the material's D/J and K/J on a 2.5 a cell (D/J = 0.5, where boxes stay small),
+    with the material at 0.1 T and 300 K marked for 3, 10 and 30 layers."""
+    from sw.physics.skyrmion.materials import FCGT_CLASS, to_lattice
+    from sw.physics.skyrmion.plotting import plot_thermal_phase_diagram
+    from sw.physics.skyrmion.thermal import thermal_phase_diagram
+
+    rows = []
+    for layers in (1, 3, 10, 30):
+        mapping = to_lattice(FCGT_CLASS, layers * FCGT_CLASS.layer_thickness)
+        rows.append(mapping.to_dict() | {"layers": layers,
+                                         "T_over_J_at_300K": mapping.temperature(300.0),
+                                         "B_over_J_at_0.1T": mapping.field(0.1)})  # fmt: skip
+    out = {"K_eff": FCGT_CLASS.K_eff, "critical_dmi": FCGT_CLASS.critical_dmi,
+           "D_over_critical": FCGT_CLASS.D / FCGT_CLASS.critical_dmi,
+           "helix_period_nm": FCGT_CLASS.helix_period * 1e9, "lattice": rows}  # fmt: skip
+    cell = 2.5 * FCGT_CLASS.lattice_constant
+    coarse = {layers: to_lattice(FCGT_CLASS, layers * FCGT_CLASS.layer_thickness, cell)
+              for layers in (3, 10, 30)}  # fmt: skip
+    mapping = coarse[10]  # D/J and K/J do not depend on the thickness; T/J does
+    system = SpinSystem(commensurate_shape(mapping.D, cells=2), D=mapping.D, K=mapping.K)
+    tesla = list(np.linspace(0.0, 1.2, 7 if quick else 13))
+    temperatures = list(np.geomspace(1.2, 0.05, 8 if quick else 12))
+    start = time.perf_counter()
+    diagram = thermal_phase_diagram(system, [mapping.field(b) for b in tesla], temperatures,
+                                    sweeps=400, equilibration=300, progress=True)  # fmt: skip
+    markers = [(mapping.field(0.1), coarse[n].temperature(300.0), f"300 K, 0.1 T, {n} layers")
+               for n in (3, 10, 30)]  # fmt: skip
+    FIGURES_DOCS.mkdir(parents=True, exist_ok=True)
+    plot_thermal_phase_diagram(diagram, FIGURES_DOCS / "skyrmion_material_thermal.png",
+                               markers=markers)  # fmt: skip
+    out["thermal"] = diagram.to_dict() | {
+        "cell_nm": cell * 1e9,
+        "tesla": tesla,
+        "seconds": time.perf_counter() - start,
+        "markers": markers,
+        "skyrmion_lattice_window": {
+            str(t): w for t, w in diagram.skyrmion_lattice_window().items()
+        },
+    }
+    print("material T-B windows", out["thermal"]["skyrmion_lattice_window"], flush=True)
+    return out
+
+
 def figures(quick: bool) -> None:
     from sw.physics.skyrmion.plotting import plot_phase_diagram, plot_texture
 
@@ -205,27 +312,38 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="coarser sweeps")
     parser.add_argument("--figures", action="store_true", help="also write README figures")
+    sections = {
+        "kernels": lambda quick: time_kernels((32, 64, 128, 256)),
+        "charges": lambda quick: charges(),
+        "helix_period": lambda quick: helix_periods(),
+        "edelstein": lambda quick: edelstein(),
+        "skx_window": lambda quick: windows((0.3,) if quick else (0.2, 0.3, 0.4, 0.5), quick),
+        "collapse": lambda quick: collapse_field(0.3),
+        "thermal": thermal,
+        "material": material,
+    }
+    parser.add_argument("--only", nargs="+", choices=list(sections), help="run these sections")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = {
+    result = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
+    result |= {
         "benchmark": "skyrmion",
         "machine": {
             "python": platform.python_version(),
             "numpy": np.__version__,
             "processor": platform.machine(),
         },
-        "kernels": time_kernels((32, 64, 128, 256)),
-        "charges": charges(),
-        "helix_period": helix_periods(),
-        "edelstein": edelstein(),
-        "skx_window": windows((0.2, 0.3, 0.4, 0.5) if not args.quick else (0.3,), args.quick),
-        "collapse": collapse_field(0.3),
     }
+    for name in args.only or list(sections):
+        section_start = time.perf_counter()
+        result[name] = sections[name](args.quick)
+        result[f"{name}_seconds"] = time.perf_counter() - section_start
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
     if args.figures:
         figures(args.quick)
     result["total_seconds"] = time.perf_counter() - start
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"wrote {RESULTS} ({result['total_seconds']:.0f} s)")
     return 0
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 
+from sw.physics.common import PhysicsInputError
 from sw.physics.magnon import (
     Conventions,
     MagnonParams,
@@ -32,11 +33,26 @@ from sw.physics.magnon import (
     residual,
     saddle_node_drive,
     steady_states,
+    suggested_cutoffs,
     transition,
+    truncated_wigner,
     zero_state_instability,
+)
+from sw.physics.magnon.observables import (
+    amplitude_grid,
+    wigner_function,
+    wigner_histogram,
+    wigner_maxima,
+)
+from sw.physics.magnon.scaling import (
+    GapPoint,
+    fit_gap_closing,
+    thermodynamic_family,
+    wigner_snapshots,
 )
 
 DEFAULT = MagnonParams()  # first order: Delta_eff < 0 < K
+
 # Cavity detuned the other way: Delta_eff > 0, same sign as K -> second order.
 SECOND_ORDER = MagnonParams(delta_a=-6.0)
 # Flipping the sign of K swaps the two cases.
@@ -63,6 +79,16 @@ ALL_PARAMS = [
     SECOND_ORDER_NEGATIVE_KERR,
     OTHER_CONVENTIONS,
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The matrices here are small: on a shared 2-core machine several BLAS threads only spin
+    against each other (the dense eigenvalue check ran 5x slower with them)."""
+    from sw.physics.magnon.quantum import single_threaded_blas
+
+    with single_threaded_blas():
+        yield
 
 
 def _drives_around_transition(params: MagnonParams) -> list[float]:
@@ -92,16 +118,24 @@ def test_bad_parameters_are_rejected_with_the_name(change, name):
 
 
 def test_bad_drive_conventions_and_sweep_names_are_rejected():
-    with pytest.raises(ValueError, match="drive must be a finite number >= 0"):
+    with pytest.raises(
+        PhysicsInputError, match=r"drive=-1.0 is out of range; allowed range is \[0, inf\)"
+    ):
         steady_states(DEFAULT, -1.0)
-    with pytest.raises(ValueError, match="drive_factor"):
+    with pytest.raises(PhysicsInputError, match="drive_factor=0 is out of range"):
         Conventions(drive_factor=0)
-    with pytest.raises(ValueError, match="kerr_ordering"):
+    with pytest.raises(PhysicsInputError, match="kerr_ordering='weyl' is not allowed"):
         Conventions(kerr_ordering="weyl")
-    with pytest.raises(ValueError, match="parameter must be one of"):
+    with pytest.raises(PhysicsInputError, match="parameter='temperature' is not allowed"):
         phase_diagram("temperature", [1.0], [1.0])
-    with pytest.raises(ValueError, match="n_max must be an integer >= 1"):
+    with pytest.raises(
+        PhysicsInputError, match=r"n_max=0 is out of range; allowed range is \[1, inf\)"
+    ):
         quantum_steady_state(DEFAULT, 1.0, 0)
+    with pytest.raises(PhysicsInputError, match="method='lu' is not allowed"):
+        quantum_steady_state(DEFAULT, 1.0, 4, 2, method="lu")
+    with pytest.raises(PhysicsInputError, match="dt=0.5 is out of range"):
+        truncated_wigner(DEFAULT, 1.0, 1.0, dt=0.5)
 
 
 # --------------------------------------------------------------------------- steady states
@@ -429,9 +463,178 @@ def test_cli_writes_both_plots_and_a_table(tmp_path, capsys):
     assert sum(summary["phase_counts"].values()) == 5 * 6
 
 
-def test_cli_rejects_bad_input_with_the_parameter_name(tmp_path, capsys):
+def test_cli_rejects_bad_input_on_stderr_with_exit_code_2(tmp_path, capsys):
     assert main(["--kappa-a", "-1", "--out", str(tmp_path)]) == 2
-    assert "kappa_a must be a finite number > 0" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "qmatmul physics magnon: error: kappa_a=-1.0 is out of range" in captured.err
+    assert "error" not in captured.out
+    assert main(["--gaps", "--gap-kerr", "0.5,0", "--out", str(tmp_path)]) == 2
+    assert "kerr=0 is out of range" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--values", "1:2", "--out", str(tmp_path)])
-    assert "--values must be START:STOP:COUNT" in capsys.readouterr().err
+    assert "--values must be 'x1,x2,...' or 'START:STOP:COUNT'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- large cutoffs
+
+
+def test_iterative_solver_matches_the_direct_one_and_its_gaps():
+    params, drive = DEFAULT.with_value("kerr", 1.0), 2.0
+    direct = quantum_steady_state(params, drive, 8, 3, method="direct")
+    iterative = quantum_steady_state(params, drive, 8, 3, method="iterative")
+    assert iterative.method == "iterative" and iterative.solver_steps > 0
+    assert np.max(np.abs(iterative.density_matrix - direct.density_matrix)) < 1e-10
+    assert iterative.residual < 1e-12
+    assert iterative.odd_gap == pytest.approx(direct.odd_gap, rel=1e-6)
+    assert iterative.even_gap == pytest.approx(direct.even_gap, rel=1e-6)
+
+
+def test_block_inverse_iteration_finds_a_slowest_complex_pair():
+    # Symmetric phase, K = 0.6: the slowest odd modes are a complex pair -0.72 +- 1.12i and a
+    # real -1.01 lies nearer to 0 in modulus; a single-vector iteration cannot converge here.
+    import scipy.linalg as la
+
+    from sw.physics.magnon.quantum import _liouvillian, _parity_sectors, build_model
+
+    # The Ritz values stop at a relative residual of 1e-6, which for this non-normal L means
+    # eigenvalues good to about 1e-5.
+    params, drive = thermodynamic_family(DEFAULT, 0.6), 0.4
+    state = quantum_steady_state(params, drive, 6, 3, method="iterative")
+    hamiltonian, collapse, _, _ = build_model(params, drive, 6, 3)
+    liouvillian = _liouvillian(hamiltonian, collapse)
+    even, odd, _ = _parity_sectors(6, 3)
+    for sector, rows, gap in (("odd", odd, state.odd_gap), ("even", even, state.even_gap)):
+        spectrum = la.eigvals(liouvillian[rows][:, rows].toarray())
+        spectrum = spectrum[np.abs(spectrum) > 1e-9]
+        assert gap == pytest.approx(np.min(-spectrum.real), rel=1e-4), sector
+    assert abs(state.odd_eigenvalues[0].imag) > 1.0  # the slowest odd mode is the pair
+
+
+def test_first_order_even_gap_closes_inside_the_window_only():
+    # Fixed mean field, growing size 1/K: the relaxation between the vacuum-like and the broken
+    # attractors (even sector) slows down inside the bistable window (0.74 < drive < 1.59)...
+
+    def even_gap(kerr, drive):
+        params = thermodynamic_family(DEFAULT, kerr)
+        return quantum_steady_state(params, drive, *suggested_cutoffs(params, drive)).even_gap
+
+    inside = [even_gap(k, 1.2) for k in (0.8, 0.5)]
+    assert inside[1] < 0.7 * inside[0]
+    # ...but much less below it, where there is one attractor.
+    outside = [even_gap(k, 0.45) for k in (0.8, 0.5)]
+    assert outside[1] > 0.85 * outside[0]
+
+
+def test_gap_fits_recover_synthetic_closing_laws():
+    def points(law):
+        return [
+            GapPoint(k, 1.0, "bistable", 1, 1, "direct", 0.0, 0.0, [], law(k), law(k),
+                     0.0, 0.0, 0.0, 0, 0.0)
+            for k in (0.5, 0.3, 0.2, 0.1)
+        ]  # fmt: skip
+
+    exponential = fit_gap_closing(points(lambda k: 3.0 * math.exp(-0.7 / k)), 1.0, "even")
+    assert exponential.exponential_action == pytest.approx(0.7, rel=1e-9)
+    assert exponential.better_fit == "exponential" and exponential.exponential_rms < 1e-9
+    power = fit_gap_closing(points(lambda k: 2.0 * k**1.5), 1.0, "odd")
+    assert power.power_exponent == pytest.approx(1.5, rel=1e-9)
+    assert power.better_fit == "power law"
+
+
+def test_thermodynamic_family_keeps_the_mean_field_fixed():
+    for k in (0.5, 0.05):
+        scaled = thermodynamic_family(DEFAULT, k)
+        assert effective_magnon(scaled).detuning == pytest.approx(
+            effective_magnon(DEFAULT).detuning, rel=1e-12
+        )
+        assert critical_drive(scaled) == pytest.approx(critical_drive(DEFAULT), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- Wigner functions
+
+
+def test_wigner_function_of_known_states():
+    import qutip
+
+    grid = amplitude_grid(4.0, 81)
+    step = grid[1] - grid[0]
+    x, y = np.meshgrid(grid, grid, indexing="ij")
+    vacuum = wigner_function(qutip.fock_dm(30, 0).full(), grid)
+    np.testing.assert_allclose(vacuum, 2 / np.pi * np.exp(-2 * (x**2 + y**2)), atol=1e-12)
+    coherent = wigner_function(qutip.coherent_dm(30, 1.5 - 0.5j).full(), grid)
+    expected = 2 / np.pi * np.exp(-2 * ((x - 1.5) ** 2 + (y + 0.5) ** 2))
+    np.testing.assert_allclose(coherent, expected, atol=1e-9)
+    assert coherent.sum() * step**2 == pytest.approx(1.0, abs=1e-6)
+    # An equal mixture of |+-2> has two peaks, at +-2 (a cat state would have fringes too).
+    mixture = (qutip.coherent_dm(30, 2.0) + qutip.coherent_dm(30, -2.0)).full() / 2
+    peaks = wigner_maxima(wigner_function(mixture, grid), grid)
+    assert sorted(round(p.amplitude.real, 6) for p in peaks) == [-2.0, 2.0]
+    assert all(abs(p.amplitude.imag) < 1e-9 for p in peaks)
+    # Truncated-Wigner samples of the vacuum histogram to the same function (cells of 0.2:
+    # about 5000 samples at the peak, a 1.4 % counting error).
+    rng = np.random.default_rng(1)
+    samples = 0.5 * (rng.standard_normal(200_000) + 1j * rng.standard_normal(200_000))
+    coarse = amplitude_grid(4.0, 41)
+    histogram = wigner_histogram(samples, coarse)
+    exact = wigner_function(qutip.fock_dm(30, 0).full(), coarse)
+    assert np.max(np.abs(histogram - exact)) < 0.08 * exact.max()
+
+
+def test_steady_state_wigner_function_has_three_peaks_in_the_bistable_window():
+    params = thermodynamic_family(DEFAULT, 0.4)
+    snapshots = wigner_snapshots(params, [0.45, 1.04, 2.07], points=81)
+    assert [s.mean_field_phase for s in snapshots] == ["symmetric", "bistable", "broken"]
+    assert [len(s.peaks) for s in snapshots] == [1, 3, 2]
+    # The peaks sit near the stable mean-field states (vacuum, +-beta), within the O(1)
+    # quantum shifts at this K.
+    for snapshot in snapshots:
+        for peak in snapshot.peaks:
+            nearest = min(abs(peak.amplitude - b) for b in snapshot.mean_field_amplitudes)
+            assert nearest < 0.7
+
+
+# --------------------------------------------------------------------------- truncated Wigner
+
+
+def test_truncated_wigner_is_exact_in_the_linear_limit():
+    # K -> 0 below threshold: the Hamiltonian is quadratic and the Wigner equations are exact,
+    # so the stationary moments must equal the Lyapunov ones within the sampling error.
+    params = DEFAULT.with_value("kerr", 1e-6)
+    drive = 0.5 * critical_drive(params)
+    averages = truncated_wigner(params, drive, 20.0, trajectories=1500, samples=40).stationary(10)
+    linear = fluctuations(params, drive)
+    for name, expected in (("magnon_number", linear.magnon_excitations),
+                           ("cavity_number", linear.cavity_excitations)):  # fmt: skip
+        assert abs(averages[name] - expected) < 4 * averages[name + "_error"], name
+        assert averages[name + "_error"] < 0.1 * expected
+
+
+def test_truncated_wigner_approaches_the_exact_solution_as_kerr_shrinks():
+    # Broken phase, drive 2: the dropped third-order terms are O(1/n) = O(K), so the
+    # difference from the exact master equation must shrink as K does.
+    differences = []
+    for kerr in (0.5, 0.35):
+        params = thermodynamic_family(DEFAULT, kerr)
+        exact = quantum_steady_state(params, 2.0, *suggested_cutoffs(params, 2.0), False)
+        run = truncated_wigner(params, 2.0, 30.0, trajectories=1200, samples=40, seed=3)
+        averages = run.stationary(15.0)
+        assert averages["magnon_number_error"] < 0.006 * exact.magnon_number
+        differences.append(abs(averages["magnon_number"] / exact.magnon_number - 1))
+    assert differences[1] < differences[0]
+    assert differences[0] < 0.05 and differences[1] < 0.025
+
+
+def test_cli_limit_modes_write_tables_figures_and_json(tmp_path, capsys):
+    quick = ["--quiet", "--out", str(tmp_path)]
+    assert main(["--wigner", "--wigner-kerr", "0.5", "--wigner-drives", "0.45,2.0", *quick]) == 0
+    assert main(["--gaps", "--gap-kerr", "0.8,0.6", "--gap-drives", "1.2", *quick]) == 0
+    limit = ["--limit", "--quick", "--limit-kerr", "0.6", "--tw-kerr", "0.3",
+             "--tw-trajectories", "40", "--tw-time", "4"]  # fmt: skip
+    assert main([*limit, *quick]) == 0
+    output = capsys.readouterr().out
+    assert "peak positions" in output and "even gap" in output and "K=0.3 trunc" in output
+    for name in ("wigner", "gap_scaling", "order_parameter_limit"):
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        assert json.loads((tmp_path / f"{name}.json").read_text())["params"]["delta_a"] == 6.0
+    gaps = json.loads((tmp_path / "gap_scaling.json").read_text())["points"]
+    assert [p["kerr"] for p in gaps] == [0.8, 0.6] and all(p["even_gap"] > 0 for p in gaps)

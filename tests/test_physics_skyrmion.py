@@ -15,14 +15,19 @@ import pytest
 from scipy import constants
 
 from sw.physics.skyrmion import (
+    FCGT_CLASS,
+    ONSAGER_TC,
     SpinSystem,
     add_noise,
     classify_state,
     helix_state,
     initial_state,
+    langevin,
     lattice_helix_period,
     llg,
     main,
+    monte_carlo,
+    onsager_magnetization,
     phase_diagram,
     random_state,
     rashba_edelstein,
@@ -30,6 +35,8 @@ from sw.physics.skyrmion import (
     skyrmion_lattice_state,
     skyrmion_radii,
     skyrmion_state,
+    thermal_phase_diagram,
+    to_lattice,
     topological_charge,
     uniform_state,
 )
@@ -348,22 +355,31 @@ def test_edelstein_grid_convergence():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: SpinSystem(8, lattice="hexagonal"), "lattice"),
-        (lambda: SpinSystem(8, J=-1.0), "J must be > 0"),
-        (lambda: SpinSystem(2), r"shape\[0\] must be in \[3, 4096\]"),
-        (lambda: SpinSystem(8, boundary="twisted"), "boundary"),
-        (lambda: SpinSystem(8, D=math.nan), "D must be a finite"),
-        (lambda: SpinSystem.from_micromagnetic(8, A=-1, D=1e-3, cell_size=1e-9), "A must be"),
+        (lambda: SpinSystem(8, lattice="hexagonal"), "lattice='hexagonal' is not allowed"),
+        (lambda: SpinSystem(8, J=-1.0), r"J \(ferromagnetic exchange\)=-1.0 is out of range"),
+        (lambda: SpinSystem(2), r"shape\[0\] \(periodic axis\)=2 is out of range"),
+        (lambda: SpinSystem(8, boundary="twisted"), "boundary='twisted' is not allowed"),
+        (lambda: SpinSystem(8, D=math.nan), "D=nan is out of range"),
+        (
+            lambda: SpinSystem.from_micromagnetic(8, A=-1, D=1e-3, cell_size=1e-9),
+            r"A \(J/m\)=-1 is out of range",
+        ),
         (lambda: relax(SpinSystem(8), np.ones((7, 8, 3))), r"m0 must have shape \(8, 8, 3\)"),
-        (lambda: relax(SpinSystem(8), np.ones((8, 8, 3)), torque_tol=0), "torque_tol"),
-        (lambda: llg(SpinSystem(8), np.ones((8, 8, 3)), 1.0, method="rk4"), "method"),
-        (lambda: llg(SpinSystem(8), np.ones((8, 8, 3)), 1.0, damping=-1), "damping"),
-        (lambda: initial_state(SpinSystem(8), "vortex"), "initial state must be one of"),
+        (lambda: relax(SpinSystem(8), np.ones((8, 8, 3)), torque_tol=0), "torque_tol=0"),
+        (lambda: llg(SpinSystem(8), np.ones((8, 8, 3)), 1.0, method="rk4"), "method='rk4'"),
+        (lambda: llg(SpinSystem(8), np.ones((8, 8, 3)), 1.0, damping=-1), "damping=-1"),
+        (lambda: initial_state(SpinSystem(8), "vortex"), "initial state='vortex' is not allowed"),
         (lambda: phase_diagram([0.0], [0.1]), "D_values must be nonzero"),
         (lambda: rashba_edelstein(1e-11, 1, 1e-14, 1e4, fermi_energy=-0.1), "fermi_energy"),
-        (lambda: rashba_edelstein(1e-11, 0, 1e-14, 1e4), "m_eff must be > 0"),
-        (lambda: rashba_edelstein(1e-11, 1, 1e-14, 1e4, grid_points=301), "grid_points"),
-        (lambda: topological_charge(np.ones((4, 4, 3)), lattice="kagome"), "lattice"),
+        (lambda: rashba_edelstein(1e-11, 0, 1e-14, 1e4), r"m_eff \(electron masses\)=0"),
+        (
+            lambda: rashba_edelstein(1e-11, 1, 1e-14, 1e4, grid_points=301),
+            "grid_points must be even",
+        ),
+        (lambda: topological_charge(np.ones((4, 4, 3)), lattice="kagome"), "lattice='kagome'"),
+        (lambda: monte_carlo(SpinSystem(8), 0.0, np.ones((8, 8, 3))), "temperature=0.0"),
+        (lambda: monte_carlo(SpinSystem(8), 1.0, np.ones((8, 8, 3)), sweeps=5), "sweeps=5"),
+        (lambda: to_lattice(FCGT_CLASS, thickness=0.0), r"thickness \(m\)=0.0"),
     ],
 )
 def test_bad_input_names_the_parameter(call, message):
@@ -393,6 +409,134 @@ def test_cli_phase_diagram_and_edelstein(tmp_path, capsys):
     assert data["phase"] == [["helix", "ferromagnet"]]
     assert main(["--edelstein", "--out", str(tmp_path)]) == 0
     assert "relative difference" in capsys.readouterr().out
+    # Bad input: one line on stderr naming the parameter, exit code 2.
     assert main(["--D", "0.3", "--J", "-1", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "qmatmul physics skyrmion: error: J (ferromagnetic exchange)=-1.0" in captured.err
+    assert main(["--thermal", "--T-values", "0.5,-1", "--out", str(tmp_path)]) == 2
+    assert "temperature=-1.0 is out of range" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--lattice", "kagome"])
+
+
+# -- Monte Carlo ----------------------------------------------------------------------------
+
+
+def test_monte_carlo_energy_kernel_matches_the_model_energy():
+    from sw.physics.skyrmion.thermal import _kernels, neighbour_tables
+
+    energy = _kernels()[2]
+    for lattice in ("square", "triangular"):
+        for boundary in ("periodic", ("open", "periodic")):
+            system = SpinSystem((7, 6), lattice=lattice, D=0.7, K=0.3, B=0.2, boundary=boundary)
+            m = random_state(system, seed=1)
+            neighbours, dmi = neighbour_tables(system)
+            spins = np.ascontiguousarray(m.reshape(-1, 3))
+            assert energy(spins, neighbours, dmi, 1.0, 0.3, 0.2) == pytest.approx(
+                system.energy(m), rel=1e-12
+            )
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_monte_carlo_reproduces_the_exact_heisenberg_chain(temperature):
+    # Classical Heisenberg chain (Fisher 1964): <m_i . m_i+1> = L(J / T), L the Langevin
+    # function; a periodic ring of 256 spins differs by exp(-256 / xi), xi < 4 sites here.
+    chain = SpinSystem((256, 1), D=0.0, boundary=("periodic", "open"))
+    run = monte_carlo(chain, temperature, random_state(chain, 0), sweeps=3000, equilibration=500)
+    correlation = -run.energy_per_site  # one bond per site
+    exact = float(langevin(1.0 / temperature))
+    assert abs(correlation - exact) < 4 * run.energy_error
+    assert run.energy_error < 0.01 * exact
+
+
+def test_monte_carlo_reaches_the_onsager_limit_of_strong_anisotropy():
+    # K >> J, T: spins sit at +-z and the square lattice is the 2D Ising model (T_c = 2.269 J):
+    # its magnetization must follow Onsager's exact one below T_c and vanish above. Transverse
+    # fluctuations (theta^2 ~ T/K) weaken the effective Ising coupling by O(T/K), 0.4 % at
+    # K = 1000. The z-flip move is what lets the Ising spins change at all.
+    system = SpinSystem(24, D=0.0, K=1000.0)
+    for temperature in (1.6, 2.0):
+        run = monte_carlo(
+            system, temperature, uniform_state(system), sweeps=1500, equilibration=500
+        )
+        expected = onsager_magnetization(temperature)
+        assert abs(run.magnetization[2]) == pytest.approx(expected, abs=0.02), temperature
+    above = monte_carlo(system, 3.2, random_state(system, 1), sweeps=1500, equilibration=500)
+    assert abs(above.magnetization[2]) < 0.1 and 2.0 < ONSAGER_TC < 3.2
+
+
+def test_monte_carlo_obeys_equipartition_at_low_temperature():
+    # A saturated state (D = 0.3, B = 0.5 is far above the skyrmion window) has two harmonic
+    # degrees of freedom per spin: E - E_0 = N T (1 + O(T)).
+    system = SpinSystem(16, D=0.3, K=0.2, B=0.5)
+    temperature = 0.01
+    run = monte_carlo(system, temperature, uniform_state(system), sweeps=800, equilibration=300)
+    excess = (run.energy_per_site - system.ferromagnet_energy() / system.n_sites) / temperature
+    assert excess == pytest.approx(1.0, abs=0.05)
+    assert run.phase == "ferromagnet" and run.magnetization[2] > 0.99
+
+
+def test_skyrmion_lattice_survives_low_temperature_and_melts_at_high():
+    # D = 0.5, B = 0.1 lies inside the T = 0 window (h = 0.4); two skyrmions fit the box.
+    system = SpinSystem((16, 27), D=0.5, B=0.1)
+    start = initial_state(system, "skyrmion-lattice")
+    cold = monte_carlo(system, 0.05, start, sweeps=400, equilibration=200)
+    assert cold.phase == "skyrmion lattice" and cold.charge == pytest.approx(-2.0, abs=0.05)
+    hot = monte_carlo(system, 2.0, start, sweeps=400, equilibration=200, seed=1)
+    assert hot.phase in ("paramagnet", "ferromagnet")
+    assert hot.peak_structure_factor < 0.25 * cold.peak_structure_factor
+
+
+def test_thermal_phase_diagram_orders_helix_skyrmion_lattice_and_saturation():
+    system = SpinSystem((16, 27), D=0.5)
+    diagram = thermal_phase_diagram(
+        system, [0.0, 0.1, 0.4], [0.6, 0.1], sweeps=200, equilibration=200,
+        start="skyrmion-lattice",
+    )  # fmt: skip
+    assert list(diagram.phase[:, -1]) == ["helix", "skyrmion lattice", "ferromagnet"]
+    window = diagram.skyrmion_lattice_window()
+    assert window[0.1] == (0.1, 0.1)
+
+
+# -- material parameters and units ------------------------------------------------------------
+
+
+def test_material_conversion_to_lattice_units():
+    material = FCGT_CLASS
+    thickness = 10 * material.layer_thickness
+    mapping = to_lattice(material, thickness)
+    a = material.lattice_constant
+    exchange = 2 * material.A * thickness  # J = 2 A t on the square lattice
+    assert mapping.exchange_joule == pytest.approx(exchange, rel=1e-12)
+    assert mapping.D == pytest.approx(material.D * a / (2 * material.A), rel=1e-12)
+    assert mapping.K == pytest.approx(material.K_eff * a**2 / (2 * material.A), rel=1e-12)
+    assert mapping.field(1.0) == pytest.approx(material.Ms * a**2 * thickness / exchange, rel=1e-12)
+    assert mapping.temperature(300.0) == pytest.approx(constants.k * 300 / exchange, rel=1e-12)
+    # The reduced field and the continuum period do not depend on the cell size.
+    coarse = to_lattice(material, thickness, cell_size=4 * a)
+    h = mapping.field(0.1) / mapping.D**2
+    assert coarse.field(0.1) / coarse.D**2 == pytest.approx(h, rel=1e-12)
+    assert h == pytest.approx(2 * material.A * material.Ms * 0.1 / material.D**2, rel=1e-12)
+    # The lattice helix period tends to the continuum 4 pi A / D as D a / (2 A) -> 0: within
+    # 2 % on the atomic cell (D_lat / J = 0.2), off by 19 % on the 4a cell (D_lat / J = 0.8).
+    period = 4 * math.pi * material.A / material.D * 1e9
+    assert mapping.helix_period_nm == pytest.approx(period, rel=0.02)
+    assert coarse.helix_period_nm > 1.1 * period
+    # Shape anisotropy of a thin film: K_eff = K_u - mu0 Ms^2 / 2.
+    assert material.K_eff == pytest.approx(material.K_u - constants.mu_0 * material.Ms**2 / 2)
+
+
+def test_cli_thermal_and_material_modes(tmp_path, capsys):
+    argv = ["--thermal", "--D", "0.5", "--cells", "1", "--B-values", "0.1", "--T-values", "0.05",
+            "--sweeps", "40", "--equilibration", "40", "--start", "skyrmion-lattice"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    assert "SkX(2)" in capsys.readouterr().out
+    data = json.loads((tmp_path / "thermal_D0.5_K0.json").read_text())
+    assert data["phase"] == [["skyrmion lattice"]]
+    assert (tmp_path / "thermal_D0.5_K0.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["--material", "--layers", "1,10", "--out", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    assert "T/J at 300 K" in output and "lambda_IREE" in output
+    material = json.loads((tmp_path / "material.json").read_text())
+    assert [row["layers"] for row in material["lattice"]] == [1, 10]
+    assert material["edelstein"]["result"]["relative_difference"] < 1e-6

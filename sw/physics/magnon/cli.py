@@ -1,70 +1,39 @@
-"""``qmatmul physics magnon``: sweeps, plots and a short report.
+"""``qmatmul physics magnon``: mean-field sweeps, quantum checks and the thermodynamic limit.
 
 Examples::
 
     qmatmul physics magnon --sweep drive                      # defaults, plots in build/magnon
-    qmatmul physics magnon --sweep drive --delta-a -4         # a second-order transition
-    qmatmul physics magnon --param kerr --values -0.1:0.1:41  # phase diagram over K
+    qmatmul physics magnon --sweep drive --delta-a=-6         # a second-order transition
+    qmatmul physics magnon --param kerr --values=-0.1:0.1:40  # phase diagram over K
     qmatmul physics magnon --quantum                          # also the QuTiP checks
+    qmatmul physics magnon --gaps --quick                     # Liouvillian gaps vs 1/K
+    qmatmul physics magnon --wigner --wigner-kerr 0.2         # steady-state Wigner functions
+    qmatmul physics magnon --limit --quick                    # K<m+m> vs drive: exact, TW, MF
+
+Errors in the parameters print one line on stderr and exit with code 2 (``common.run_cli``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .meanfield import (
-    PHASES,
-    Phase,
+from ...workloads.common import format_table, write_json
+from ..common import check_count, run_cli, values_argument
+from .model import (
+    SWEEPABLE_PARAMETERS,
+    Conventions,
+    MagnonParams,
     critical_drive,
     effective_magnon,
-    fluctuations,
-    hysteresis_sweep,
-    phase,
-    phase_diagram,
-    steady_states,
-    transition,
+    saddle_node_drive,
 )
-from .model import SWEEPABLE_PARAMETERS, Conventions, MagnonParams
-
-PHASE_COLORS = {
-    Phase.SYMMETRIC: "#d9e6f2",
-    Phase.BROKEN: "#f4b183",
-    Phase.BISTABLE: "#a9d18e",
-    Phase.UNSTABLE: "#b4a7d6",
-    Phase.UNCONFIRMED: "#ff0000",
-}
-
-
-def _grid(text: str, name: str) -> np.ndarray:
-    """Parse START:STOP:COUNT into a linspace."""
-    try:
-        start, stop, count = text.split(":")
-        start, stop, count = float(start), float(stop), int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{name} must be START:STOP:COUNT with COUNT an integer >= 2 (got {text!r})"
-        ) from None
-    if count < 2 or not (math.isfinite(start) and math.isfinite(stop)) or start == stop:
-        raise argparse.ArgumentTypeError(
-            f"{name} must be START:STOP:COUNT with finite START != STOP and COUNT >= 2 "
-            f"(got {text!r})"
-        )
-    return np.linspace(start, stop, count)
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers (got {text!r})"
-        ) from None
+from .observables import drive_sweep, fluctuations
+from .quantum import METHODS
+from .solver import phase, phase_diagram, steady_states
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qmatmul physics magnon",
         description="Parity-symmetry breaking in a parametrically driven cavity-magnon system: "
-        "mean-field steady states, phases, and a QuTiP check.",
+        "mean-field steady states and phases, the Lindblad master equation (QuTiP), and the "
+        "thermodynamic limit K -> 0 (Liouvillian gaps, Wigner functions, truncated Wigner).",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--gaps", action="store_true", help="Liouvillian gaps vs 1/K at --gap-drives")
+    mode.add_argument(
+        "--wigner", action="store_true", help="steady-state Wigner functions at --wigner-drives"
+    )
+    mode.add_argument(
+        "--limit",
+        action="store_true",
+        help="K<m+m> vs drive: exact at --limit-kerr, truncated Wigner at --tw-kerr, mean field",
     )
     parser.add_argument(
         "--sweep",
@@ -102,16 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     diagram.add_argument("--param", choices=SWEEPABLE_PARAMETERS, default="delta_a")
     diagram.add_argument(
         "--values",
-        type=lambda t: _grid(t, "--values"),
+        type=values_argument("--values"),
         default=None,
-        help="START:STOP:COUNT of the parameter; write --values=-10:10:81 when START is "
-        "negative (default -10:10:81 for detunings, else 0.2x..2x the current value)",
+        help="values of the parameter, 'a,b,c' or START:STOP:COUNT; write --values=-10:10:81 "
+        "when START is negative (default -10:10:81 for detunings, else 0.2x..2x the value)",
     )
     diagram.add_argument(
         "--drives",
-        type=lambda t: _grid(t, "--drives"),
+        type=values_argument("--drives"),
         default=None,
-        help="START:STOP:COUNT of the drive (default 0 .. 5x the critical drive, 81 points)",
+        help="drives of the diagram (default 0 .. 5x the critical drive, 81 points)",
     )
     diagram.add_argument(
         "--no-confirm",
@@ -123,16 +103,57 @@ def build_parser() -> argparse.ArgumentParser:
     quantum.add_argument("--quantum-drive", type=float, default=2.0)
     quantum.add_argument(
         "--kerr-values",
-        type=_float_list,
+        type=values_argument("--kerr-values"),
         default=[1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01],
-        help="Kerr values of the thermodynamic-limit scan",
+        help="Kerr values of the --quantum thermodynamic-limit scan",
     )
     quantum.add_argument(
         "--full-below",
         type=int,
         default=8000,
-        help="solve the full Fock space when it has at most this many unknowns, else expand "
-        "around the mean-field branch (default 8000, about a minute)",
+        help="solve the full Fock space when its even sector has at most this many unknowns, "
+        "else expand around the mean-field branch (default 8000)",
+    )
+    quantum.add_argument(
+        "--method", choices=METHODS, default="auto", help="master-equation solver (default auto)"
+    )
+    limit = parser.add_argument_group("thermodynamic limit (--gaps, --wigner, --limit)")
+    limit.add_argument(
+        "--gap-kerr",
+        type=values_argument("--gap-kerr"),
+        default=None,
+        help="K values of --gaps (default 0.5,0.35,0.25,0.18,0.13,0.1; --quick 0.5,0.35,0.25)",
+    )
+    limit.add_argument(
+        "--gap-drives",
+        type=values_argument("--gap-drives"),
+        default=None,
+        help="drives of --gaps (default: one below, inside and above the transition)",
+    )
+    limit.add_argument("--wigner-kerr", type=float, default=0.1, help="K of --wigner (0.1)")
+    limit.add_argument(
+        "--wigner-drives",
+        type=values_argument("--wigner-drives"),
+        default=None,
+        help="drives of --wigner (default: across the transition)",
+    )
+    limit.add_argument(
+        "--limit-kerr",
+        type=values_argument("--limit-kerr"),
+        default=None,
+        help="K values of the exact curves of --limit (default 0.4,0.2,0.1; --quick 0.4,0.2)",
+    )
+    limit.add_argument(
+        "--tw-kerr",
+        type=values_argument("--tw-kerr"),
+        default=[0.02],
+        help="K values of the truncated-Wigner curves of --limit (default 0.02)",
+    )
+    limit.add_argument("--tw-trajectories", type=int, default=400, help="(default 400)")
+    limit.add_argument("--tw-time", type=float, default=60.0, help="TW run time (default 60)")
+    limit.add_argument("--seed", type=int, default=0, help="seed of the TW noise (default 0)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller grids for --gaps and --limit (minutes)"
     )
     parser.add_argument(
         "--points", type=int, default=301, help="drives in the 1D sweep (default 301)"
@@ -156,130 +177,23 @@ def _default_values(params: MagnonParams, name: str) -> np.ndarray:
     return np.linspace(0.2 * value, 2 * value, 81) if value > 0 else np.linspace(0, 2, 81)
 
 
-# --------------------------------------------------------------------------- plots
-
-
-def plot_order_parameter(params: MagnonParams, drives: np.ndarray, path: Path, quiet: bool):
-    """Order parameter +-|beta| vs drive (stable solid, unstable dashed), the time-integrated
-    hysteresis sweeps, and the Lyapunov fluctuations below it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves: dict[tuple[str, int], dict[str, list[float]]] = {}
-    zero_fluct, upper_fluct = [], []
-    for drive in drives:
-        branches = steady_states(params, drive)
-        for key in {(b.name, b.parity) for b in branches}:
-            curves.setdefault(key, {"stable": [], "unstable": []})
-        for key, curve in curves.items():
-            match = [b for b in branches if (b.name, b.parity) == key]
-            signed = key[1] * abs(match[0].magnon) if match else np.nan
-            is_stable = bool(match and match[0].stable)
-            curve["stable"].append(signed if is_stable else np.nan)
-            curve["unstable"].append(np.nan if is_stable else signed)
-        zero = branches[0]
-        zero_fluct.append(fluctuations(params, drive).magnon_excitations if zero.stable else np.nan)
-        upper = [b for b in branches if b.name == "upper" and b.parity == 1 and b.stable]
-        upper_fluct.append(
-            fluctuations(params, drive, upper[0]).magnon_excitations if upper else np.nan
-        )
-    # Curves first seen late are shorter: pad them at the start.
-    for curve in curves.values():
-        for style in ("stable", "unstable"):
-            missing = len(drives) - len(curve[style])
-            curve[style] = [np.nan] * missing + curve[style]
-
-    sweep_drives = np.linspace(drives[0], drives[-1], min(41, len(drives)))
-    if not quiet:
-        print("  time-integrating adiabatic sweeps up and down ...", flush=True)
-    sweep = hysteresis_sweep(params, sweep_drives)
-
-    colors = {"zero": "black", "upper": "tab:red", "lower": "tab:blue"}
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True, height_ratios=[3, 2])
-    labelled = set()
-    for (name, _parity), curve in sorted(curves.items()):
-        label = None if name in labelled else name
-        labelled.add(name)
-        top.plot(drives, curve["stable"], "-", color=colors[name], lw=2, label=label)
-        top.plot(drives, curve["unstable"], "--", color=colors[name], lw=1.2)
-    top.plot(sweep.drives, np.sqrt(sweep.up), "^", ms=5, mfc="none", color="tab:green",
-             label="time integration, sweep up")  # fmt: skip
-    top.plot(sweep.drives, -np.sqrt(sweep.down), "v", ms=5, mfc="none", color="tab:purple",
-             label="sweep down (shown as -|beta|)")  # fmt: skip
-    info = transition(params)
-    for axis in (top, bottom):
-        axis.axvline(info.critical_drive, color="gray", lw=0.8, ls=":")
-        if info.bistable_window:
-            axis.axvspan(*info.bistable_window, color="tab:green", alpha=0.08)
-    top.set_ylabel(r"order parameter $\pm|\beta|$")
-    top.set_title(
-        f"{info.order} order, critical drive {info.critical_drive:.4f}"
-        + (
-            f", bistable {info.bistable_window[0]:.4f}..{info.bistable_window[1]:.4f}"
-            if info.bistable_window
-            else ""
-        )
-        + "\nsolid: stable, dashed: unstable",
-        fontsize=10,
-    )
-    top.legend(fontsize=8, loc="upper left")
-    bottom.semilogy(drives, zero_fluct, color="black", label="around zero state")
-    bottom.semilogy(drives, upper_fluct, color="tab:red", label="around broken state")
-    bottom.set_xlabel(r"drive $\Omega$")
-    bottom.set_ylabel(r"$\langle\delta m^\dagger\delta m\rangle$ (Lyapunov)")
-    bottom.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return sweep
-
-
-def plot_phase_diagram(diagram, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-    from matplotlib.patches import Patch
-
-    colors = ListedColormap([PHASE_COLORS[p] for p in PHASES])
-    norm = BoundaryNorm(np.arange(len(PHASES) + 1) - 0.5, len(PHASES))
-    fig, axis = plt.subplots(figsize=(7, 5))
-    axis.pcolormesh(
-        diagram.values, diagram.drives, diagram.phases.T, cmap=colors, norm=norm, shading="nearest"
-    )
-    axis.plot(diagram.values, diagram.critical_drives, "k-", lw=1.2, label="pitchfork")
-    axis.plot(diagram.values, diagram.saddle_node_drives, "k--", lw=1.2, label="saddle node")
-    hopf = np.where(
-        diagram.instability_drives < diagram.critical_drives * (1 - 1e-9),
-        diagram.instability_drives,
-        np.nan,
-    )
-    axis.plot(diagram.values, hopf, ":", color="tab:purple", lw=2, label="Hopf (zero state)")
-    axis.set_ylim(diagram.drives[0], diagram.drives[-1])
-    axis.set_xlabel(diagram.param_name)
-    axis.set_ylabel(r"drive $\Omega$")
-    counts = diagram.counts()
-    handles = [
-        Patch(color=PHASE_COLORS[p], label=f"{p.value} ({counts[p.value]})")
-        for p in PHASES
-        if counts[p.value] or p is not Phase.UNCONFIRMED
-    ]
-    line_handles, _ = axis.get_legend_handles_labels()
-    axis.legend(handles=handles + line_handles, fontsize=8, loc="upper right")
-    axis.set_title("mean-field phases (unstable = limit cycle, confirmed by integration)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------- report
+def transition_drives(params: MagnonParams) -> list[float]:
+    """Drives that show a transition: below it, inside the bistable window (two) or at the
+    critical drive, and above it."""
+    drive_c = critical_drive(params)
+    lower = saddle_node_drive(params)
+    if lower is not None:
+        width = drive_c - lower
+        return [round(x, 4) for x in (0.6 * lower, lower + 0.35 * width, lower + 0.75 * width,
+                                      1.3 * drive_c)]  # fmt: skip
+    return [round(x, 4) for x in (0.6 * drive_c, drive_c, 1.3 * drive_c)]
 
 
 def _print_params(params: MagnonParams) -> None:
     print("parameters: " + ", ".join(f"{k}={v}" for k, v in params.as_dict().items()))
+
+
+# --------------------------------------------------------------------------- default mode
 
 
 def _quantum_report(
@@ -293,7 +207,7 @@ def _quantum_report(
     print(f"{'n_max':>6} {'n_cav':>6} {'<m+m>':>12} {'<P>':>9} {'top level':>10} {'odd gap':>9}")
     rows = []
     for n_max, n_cavity in ((6, 3), (8, 3), (10, 3), (10, 4), (10, 5)):
-        state = quantum_steady_state(full_params, drive, n_max, n_cavity)
+        state = quantum_steady_state(full_params, drive, n_max, n_cavity, method="direct")
         rows.append(
             {
                 "n_max": n_max,
@@ -325,26 +239,16 @@ def _quantum_report(
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.points < 2:
-        parser.error(f"--points must be an integer >= 2 (got {args.points})")
-    try:
-        return _run(args)
-    except ValueError as error:  # bad model parameters or grids: say which, no traceback
-        print(f"error: {error}")
-        return 2
+def _run_sweep(args: argparse.Namespace, params: MagnonParams) -> int:
+    from .plotting import plot_drive_sweep, plot_phase_diagram
 
-
-def _run(args: argparse.Namespace) -> int:
-    params = _params_from_args(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-
-    _print_params(params)
     effective = effective_magnon(params)
-    info = transition(params)
+    drive_max = 2.5 * critical_drive(params)
+    drives = np.linspace(0.0, drive_max, args.points)
+    if not args.quiet:
+        print("  time-integrating adiabatic sweeps up and down ...", flush=True)
+    sweep = drive_sweep(params, drives)
+    info = sweep.transition
     relative = abs(info.instability.drive / info.critical_drive - 1)
     print(
         f"effective magnon: Delta_eff={effective.detuning:.6f}, Gamma_eff={effective.damping:.6f}"
@@ -358,11 +262,7 @@ def _run(args: argparse.Namespace) -> int:
     if info.bistable_window:
         low, high = info.bistable_window
         print(f"bistable window: {low:.6f} < drive < {high:.6f}; jump |beta|^2 = {info.jump:.4f}")
-
-    drive_max = 2.5 * critical_drive(params)
-    drives = np.linspace(0.0, drive_max, args.points)
-    plot_path = args.out / "order_parameter_vs_drive.png"
-    sweep = plot_order_parameter(params, drives, plot_path, args.quiet)
+    plot_path = plot_drive_sweep(sweep, args.out / "order_parameter_vs_drive.png")
 
     print(f"\n{'drive':>8} {'phase':>10} {'stable |beta|^2':>18} {'<dm+dm> zero':>13}")
     for drive in np.linspace(0.0, drive_max, 11):
@@ -388,11 +288,11 @@ def _run(args: argparse.Namespace) -> int:
         confirm=not args.no_confirm,
         progress=not args.quiet,
     )
-    diagram_path = args.out / f"phase_diagram_{args.param}.png"
-    plot_phase_diagram(diagram, diagram_path)
+    diagram_path = plot_phase_diagram(diagram, args.out / f"phase_diagram_{args.param}.png")
     print(f"\nphase diagram ({args.param} x drive, {len(values)}x{len(diagram_drives)}):")
     print("  " + ", ".join(f"{k} {v}" for k, v in diagram.counts().items()))
 
+    hysteresis = sweep.hysteresis
     summary = {
         "params": params.as_dict(),
         "effective_detuning": effective.detuning,
@@ -405,9 +305,9 @@ def _run(args: argparse.Namespace) -> int:
         "jump_magnon_number": info.jump,
         "bistable_window": info.bistable_window,
         "hysteresis": {
-            "drives": sweep.drives.tolist(),
-            "up": sweep.up.tolist(),
-            "down": sweep.down.tolist(),
+            "drives": hysteresis.drives,
+            "up": hysteresis.up,
+            "down": hysteresis.down,
         },
         "phase_counts": diagram.counts(),
     }
@@ -415,8 +315,129 @@ def _run(args: argparse.Namespace) -> int:
         summary["quantum"] = _quantum_report(
             params, args.quantum_drive, args.kerr_values, args.full_below
         )
-    summary_path = args.out / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    summary_path = write_json(args.out / "summary.json", summary)
     print(f"\nwrote {plot_path}, {diagram_path}, {summary_path}")
-    print(f"({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+# --------------------------------------------------------------------------- limit modes
+
+
+def _run_gaps(args: argparse.Namespace, params: MagnonParams) -> int:
+    from .plotting import plot_gap_scaling
+    from .scaling import fit_gap_closing, gap_scan
+
+    kerr_values = args.gap_kerr or (
+        [0.5, 0.35, 0.25] if args.quick else [0.5, 0.35, 0.25, 0.18, 0.13, 0.1]
+    )
+    drives = args.gap_drives or transition_drives(params)
+    points = gap_scan(params, drives, kerr_values, method=args.method, progress=not args.quiet)
+    rows = [
+        (p.kerr, p.drive, p.mean_field_phase, f"{p.n_max},{p.n_cavity}", p.method,
+         round(p.scaled_magnon_number, 4), f"{p.even_gap:.3e}", f"{p.odd_gap:.3e}",
+         round(p.seconds, 1))
+        for p in points
+    ]  # fmt: skip
+    headers = ("K", "drive", "mean field", "cutoffs", "solver", "K<m+m>", "even gap", "odd gap",
+               "s")  # fmt: skip
+    print(format_table(headers, rows))
+    fits = []
+    if len(kerr_values) >= 3:
+        print("\nfits of ln(gap): exponential exp(-S/K) vs power law K^nu (rms of ln gap)")
+        for drive in drives:
+            for sector in ("even", "odd"):
+                fit = fit_gap_closing(points, drive, sector)
+                fits.append(fit)
+                print(
+                    f"  drive {drive:g} {sector:>4}: S = {fit.exponential_action:7.3f} "
+                    f"(rms {fit.exponential_rms:.3f}), nu = {fit.power_exponent:6.3f} "
+                    f"(rms {fit.power_rms:.3f}) -> {fit.better_fit}"
+                )
+    info = f"{effective_magnon(params).detuning:+.3f}"
+    path = plot_gap_scaling([(f"Delta_eff = {info}", points)], args.out / "gap_scaling.png")
+    data = {
+        "params": params.as_dict(),
+        "kerr_values": kerr_values,
+        "drives": drives,
+        "points": [p.to_dict() for p in points],
+        "fits": [fit.__dict__ | {"better_fit": fit.better_fit} for fit in fits],
+    }
+    print(f"wrote {path}, {write_json(args.out / 'gap_scaling.json', data)}")
+    return 0
+
+
+def _run_wigner(args: argparse.Namespace, params: MagnonParams) -> int:
+    from .plotting import plot_wigner_snapshots
+    from .scaling import thermodynamic_family, wigner_snapshots
+
+    scaled = thermodynamic_family(params, args.wigner_kerr)
+    drives = args.wigner_drives or transition_drives(scaled)
+    snapshots = wigner_snapshots(scaled, drives, method=args.method, progress=not args.quiet)
+    rows = []
+    for snap in snapshots:
+        peaks = "; ".join(f"{p.amplitude.real:+.2f}{p.amplitude.imag:+.2f}i" for p in snap.peaks)
+        rows.append((snap.drive, snap.mean_field_phase, len(snap.peaks), peaks))
+    print(format_table(("drive", "mean field", "peaks", "peak positions (beta)"), rows))
+    path = plot_wigner_snapshots([(f"K = {scaled.kerr:g}", snapshots)], args.out / "wigner.png")
+    data = {"params": scaled.as_dict(), "snapshots": [s.to_dict() for s in snapshots]}
+    print(f"wrote {path}, {write_json(args.out / 'wigner.json', data)}")
+    return 0
+
+
+def _run_limit(args: argparse.Namespace, params: MagnonParams) -> int:
+    from .plotting import plot_order_parameter_limit
+    from .scaling import quantum_order_parameter, thermodynamic_family, wigner_order_parameter
+
+    trajectories = check_count("--tw-trajectories", args.tw_trajectories, 2, 100_000)
+    drive_c = critical_drive(params)
+    drives = np.linspace(0.2 * drive_c, 1.6 * drive_c, 8 if args.quick else 15)
+    exact_kerr = args.limit_kerr or ([0.4, 0.2] if args.quick else [0.4, 0.2, 0.1])
+    exact_family = [thermodynamic_family(params, k) for k in exact_kerr]  # validate first
+    wigner_family = [thermodynamic_family(params, k) for k in args.tw_kerr]
+    curves = [
+        quantum_order_parameter(member, drives, method=args.method, progress=not args.quiet)
+        for member in exact_family
+    ]
+    for member in wigner_family:
+        for start in ("vacuum", "broken"):
+            curves.append(
+                wigner_order_parameter(
+                    member, drives, start=start,
+                    t_final=args.tw_time, trajectories=trajectories, seed=args.seed,
+                    progress=not args.quiet,
+                )
+            )  # fmt: skip
+    rows = [
+        [round(d, 4)] + [f"{c.scaled_number[i]:.4f}" for c in curves] for i, d in enumerate(drives)
+    ]
+    headers = ["drive"] + [f"K={c.kerr:g} {c.method.split(' ')[0][:5]}" for c in curves]
+    print(format_table(headers, rows))
+    title = f"Delta_eff = {effective_magnon(params).detuning:+.3f}"
+    path = plot_order_parameter_limit(
+        [(title, params, drives, curves)], args.out / "order_parameter_limit.png"
+    )
+    data = {"params": params.as_dict(), "curves": [c.to_dict() for c in curves]}
+    print(f"wrote {path}, {write_json(args.out / 'order_parameter_limit.json', data)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    check_count("--points", args.points, 2)
+    params = _params_from_args(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    _print_params(params)
+    if args.gaps:
+        code = _run_gaps(args, params)
+    elif args.wigner:
+        code = _run_wigner(args, params)
+    elif args.limit:
+        code = _run_limit(args, params)
+    else:
+        code = _run_sweep(args, params)
+    print(f"({time.perf_counter() - started:.1f} s)")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(build_parser(), run, argv)

@@ -10,13 +10,21 @@ coupling turns a charge current into a spin density.
     state.topological_charge, state.phase                   # Berg-Lüscher Q, classifier
     trajectory = llg(system, state.m, 10.0, damping=0.1)    # geometric LLG integrator
     diagram = phase_diagram([0.3], [0.0, 0.04, 0.1])
+    run = monte_carlo(system, 0.1, state.m)                 # k_B T = 0.1 J, Monte Carlo
+    to_lattice(FCGT_CLASS, thickness=10e-9)                 # SI material -> lattice units
     rashba_edelstein(alpha=1e-11, m_eff=1.0, tau=1e-14, E=1e4)
 
-See docs/physics/skyrmion.md for the model, conventions and measured numbers.
+Modules: ``model`` (SpinSystem, energy, units), ``states``, ``solvers`` (relax, LLG),
+``observables`` (Q, radii, classifier), ``phase`` (T = 0 phase diagram, field window),
+``thermal`` (Monte Carlo, T-B phase diagram), ``materials`` (SI parameter set, conversion),
+``edelstein``, ``plotting``, ``cli``. See docs/physics/skyrmion.md for the model, conventions and
+measured numbers.
 """
 
+from .cli import main
 from .edelstein import EdelsteinResult, rashba_edelstein
-from .lattice import LATTICES, SpinSystem, lattice_helix_period
+from .materials import FCGT_CLASS, LatticeMapping, MaterialParameters, to_lattice
+from .model import LATTICES, SpinSystem, lattice_helix_period
 from .observables import (
     PHASES,
     charge_density,
@@ -45,20 +53,40 @@ from .states import (
     skyrmion_state,
     uniform_state,
 )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `qmatmul physics skyrmion` (see cli.py)."""
-    from .cli import main as cli_main
-
-    return cli_main(argv)
-
+from .thermal import (
+    ONSAGER_TC,
+    THERMAL_PHASES,
+    ThermalPhaseDiagram,
+    ThermalRun,
+    anneal,
+    langevin,
+    monte_carlo,
+    onsager_energy,
+    onsager_magnetization,
+    thermal_phase,
+    thermal_phase_diagram,
+)
 
 __all__ = [
+    "FCGT_CLASS",
     "INITIAL_STATES",
     "LATTICES",
+    "ONSAGER_TC",
     "PHASES",
+    "THERMAL_PHASES",
     "EdelsteinResult",
+    "LatticeMapping",
+    "MaterialParameters",
+    "ThermalPhaseDiagram",
+    "ThermalRun",
+    "anneal",
+    "langevin",
+    "monte_carlo",
+    "onsager_energy",
+    "onsager_magnetization",
+    "thermal_phase",
+    "thermal_phase_diagram",
+    "to_lattice",
     "FieldWindow",
     "PhaseDiagram",
     "SpinSystem",

@@ -1,16 +1,22 @@
-"""`qmatmul physics skyrmion`: relax a texture, map the phase diagram, sweep the field,
-or evaluate the Rashba-Edelstein effect. Writes figures and a JSON summary to --out."""
+"""`qmatmul physics skyrmion`: relax a texture, map the T = 0 phase diagram, sweep the field,
+map the finite-temperature (T, B) phase diagram by Monte Carlo, place a material in lattice
+units, or evaluate the Rashba-Edelstein effect. Writes figures and a JSON summary to --out.
+
+Bad parameters print one line on stderr and exit with code 2 (``common.run_cli``); a relaxation
+that did not converge exits with 1.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from ...workloads.common import format_table, write_json
+from ..common import check_count, run_cli, values_argument
 from .edelstein import rashba_edelstein
-from .lattice import BOUNDARIES, LATTICES, SpinSystem
+from .model import BOUNDARIES, LATTICES, SpinSystem
 from .observables import texture_summary
 from .phase import (
     DEFAULT_INITIAL_STATES,
@@ -20,26 +26,6 @@ from .phase import (
 )
 from .solvers import relax
 from .states import INITIAL_STATES, initial_state
-
-
-def _values(text: str) -> list[float]:
-    """'0.1,0.2,0.3' or 'start:stop:count' (inclusive linspace)."""
-    try:
-        if ":" in text:
-            start, stop, count = text.split(":")
-            return list(np.linspace(float(start), float(stop), int(count)))
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"expected 'a,b,c' or 'start:stop:count', got {text!r}"
-        ) from error
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,15 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Rashba-Edelstein spin density: k-grid vs closed form",
     )
+    mode.add_argument(
+        "--thermal",
+        action="store_true",
+        help="field-cooled Monte Carlo phase diagram over --B-values x --T-values at --D, --K",
+    )
+    mode.add_argument(
+        "--material",
+        action="store_true",
+        help="the Fe(Co)GeTe2 parameter set in lattice units, and its Edelstein estimate",
+    )
     model = parser.add_argument_group("spin model (lattice units, J = energy unit)")
     model.add_argument("--D", type=float, default=0.3, help="DMI per bond (default 0.3)")
     model.add_argument("--B", type=float, default=0.02, help="Zeeman energy per spin (0.02)")
     model.add_argument("--K", type=float, default=0.0, help="uniaxial anisotropy (0)")
     model.add_argument("--J", type=float, default=1.0, help="exchange per bond, > 0 (1)")
-    model.add_argument("--size", type=_positive_int, default=64, help="sites along x (64)")
-    model.add_argument(
-        "--size-y", type=_positive_int, default=None, help="sites along y (default: --size)"
-    )
+    model.add_argument("--size", type=int, default=64, help="sites along x (64)")
+    model.add_argument("--size-y", type=int, default=None, help="sites along y (default: --size)")
     model.add_argument("--lattice", choices=LATTICES, default="square")
     model.add_argument("--boundary", choices=BOUNDARIES, default="periodic")
     model.add_argument(
@@ -86,25 +80,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--seed", type=int, default=0, help="seed of random initial states")
     model.add_argument("--tol", type=float, default=1e-6, help="torque tolerance (1e-6)")
-    model.add_argument("--max-iter", type=_positive_int, default=100_000)
+    model.add_argument("--max-iter", type=int, default=100_000)
     sweep = parser.add_argument_group("phase diagram and field sweep")
     sweep.add_argument(
         "--D-values",
-        type=_values,
-        default=_values("0.2:0.5:4"),
+        type=values_argument("--D-values"),
+        default=[0.2, 0.3, 0.4, 0.5],
         help="'a,b,c' or 'start:stop:count' (default 0.2:0.5:4)",
     )
     sweep.add_argument(
         "--B-values",
-        type=_values,
+        type=values_argument("--B-values"),
         default=None,
-        help="default: 0:0.12:13 (phase diagram), 0:0.1:21 (window)",
+        help="default: 0:0.12:13 (phase diagram), 0:0.1:21 (window), (0:1.6:9) x D^2 (thermal)",
     )
     sweep.add_argument(
         "--box-scales",
-        type=_values,
+        type=values_argument("--box-scales"),
         default=None,
         help="box stretch factors (default 1,1.15,1.3 / 1:1.5:11)",
+    )
+    thermal = parser.add_argument_group("finite temperature (--thermal; T in units of J)")
+    thermal.add_argument(
+        "--T-values",
+        type=values_argument("--T-values"),
+        default=None,
+        help="temperatures, cooled from the highest (default 12 from 1.2 down to 0.05)",
+    )
+    thermal.add_argument(
+        "--cells",
+        type=int,
+        default=2,
+        help="box of cells x cells skyrmion-lattice cells of the zero-field period (default 2)",
+    )
+    thermal.add_argument("--sweeps", type=int, default=400, help="measured sweeps per T (400)")
+    thermal.add_argument(
+        "--equilibration", type=int, default=300, help="discarded sweeps per T (300)"
+    )
+    thermal.add_argument(
+        "--over-relaxation", type=int, default=2, help="reflections per site and sweep (2)"
+    )
+    thermal.add_argument(
+        "--start",
+        choices=("random", "skyrmion-lattice"),
+        default="random",
+        help="state at the highest temperature (default random: a field-cooled paramagnet)",
+    )
+    material = parser.add_argument_group("material (--material)")
+    material.add_argument(
+        "--layers",
+        type=values_argument("--layers"),
+        default=[1, 3, 10, 30],
+        help="film thicknesses in van der Waals layers (default 1,3,10,30)",
+    )
+    material.add_argument(
+        "--kelvin", type=float, default=300.0, help="temperature to place (default 300 K)"
+    )
+    material.add_argument(
+        "--tesla", type=float, default=0.1, help="field mu0 H to place (default 0.1 T)"
     )
     ree = parser.add_argument_group("Rashba-Edelstein (SI with eV)")
     ree.add_argument("--alpha", type=float, default=1e-11, help="Rashba alpha, eV m (1e-11)")
@@ -123,8 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {path}")
+    print(f"wrote {write_json(path, data)}")
 
 
 def _run_relax(args) -> int:
@@ -197,7 +229,7 @@ def _run_relax(args) -> int:
 def _run_phase_diagram(args) -> int:
     from .plotting import plot_phase_diagram
 
-    B_values = args.B_values or _values("0:0.12:13")
+    B_values = args.B_values or list(np.linspace(0.0, 0.12, 13))
     scales = args.box_scales or (1.0, 1.15, 1.3)
     diagram = phase_diagram(
         args.D_values,
@@ -235,8 +267,8 @@ def _run_phase_diagram(args) -> int:
 def _run_window(args) -> int:
     from .plotting import plot_field_window
 
-    B_values = args.B_values or _values("0:0.1:21")
-    scales = args.box_scales or _values("1:1.5:11")
+    B_values = args.B_values or list(np.linspace(0.0, 0.1, 21))
+    scales = args.box_scales or list(np.linspace(1.0, 1.5, 11))
     window = skyrmion_lattice_window(
         args.D,
         B_values,
@@ -284,22 +316,126 @@ def _run_edelstein(args) -> int:
     return 0 if result.relative_difference < 1e-4 else 1
 
 
+def _run_thermal(args) -> int:
+    from .phase import commensurate_shape
+    from .plotting import plot_thermal_phase_diagram
+    from .thermal import THERMAL_PHASES, thermal_phase_diagram
+
+    if args.size_y is not None or args.size != 64:  # an explicit box
+        shape = (args.size, args.size_y or args.size)
+    else:
+        shape = commensurate_shape(args.D, J=args.J, lattice=args.lattice, cells=args.cells)
+    system = SpinSystem(shape, lattice=args.lattice, J=args.J, D=args.D, K=args.K)
+    B_values = args.B_values or list(np.linspace(0.0, 1.6, 9) * args.D**2)
+    temperatures = args.T_values or list(np.geomspace(1.2, 0.05, 12))
+    diagram = thermal_phase_diagram(
+        system,
+        B_values,
+        temperatures,
+        sweeps=check_count("--sweeps", args.sweeps, 20),
+        equilibration=check_count("--equilibration", args.equilibration, 0),
+        over_relaxation=check_count("--over-relaxation", args.over_relaxation, 0, 20),
+        start=args.start,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    short = dict(zip(THERMAL_PHASES, ("PM", "FM", "H", "SkX"), strict=True))
+    print(f"{system}; ideal skyrmion count {diagram.ideal_skyrmions:.2f}")
+    rows = [
+        [f"{t:.3f}"] + [f"{short[p]}({abs(q):.0f})" for p, q in zip(phases, charges, strict=True)]
+        for t, phases, charges in zip(
+            diagram.temperatures, diagram.phase.T, diagram.charge.T, strict=True
+        )
+    ]
+    print(format_table(["T \\ B"] + [f"{b:.4f}" for b in diagram.B_values], rows))
+    print("(phase and |<Q>| per box; field-cooled from the highest T)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"thermal_D{args.D:g}_K{args.K:g}"
+    print(f"wrote {plot_thermal_phase_diagram(diagram, args.out / f'{stem}.png')}")
+    _write_json(args.out / f"{stem}.json", diagram.to_dict())
+    return 0
+
+
+def _run_material(args) -> int:
+    from .materials import FCGT_CLASS, edelstein_inputs, to_lattice
+
+    material = FCGT_CLASS
+    print(f"{material.name}:")
+    rows = [
+        ("A", f"{material.A:.3g} J/m", material.sources["A"]),
+        ("D", f"{material.D:.3g} J/m^2", material.sources["D"]),
+        ("K_u", f"{material.K_u:.3g} J/m^3", material.sources["K_u"]),
+        ("Ms", f"{material.Ms:.3g} A/m", material.sources["Ms"]),
+        ("a", f"{material.lattice_constant * 1e9:.3f} nm", material.sources["lattice_constant"]),
+        ("T_C", f"{material.curie_temperature:g} K", material.sources["curie_temperature"]),
+    ]
+    for name, value, source in rows:
+        print(f"  {name:4s} {value:>14s}  {source}")
+    line = (
+        f"  K_eff = K_u - mu0 Ms^2/2 = {material.K_eff:.3g} J/m^3; "
+        f"helix period 4 pi A/D = {material.helix_period * 1e9:.1f} nm"
+    )
+    if material.critical_dmi:  # a helix ground state needs D > D_c = 4 sqrt(A K_eff) / pi
+        line += f"; D / D_c = {material.D / material.critical_dmi:.2f}"
+    print(line)
+    table = []
+    mappings = []
+    for layers in args.layers:
+        mapping = to_lattice(material, layers * material.layer_thickness)
+        mappings.append(mapping.to_dict() | {"layers": layers})
+        table.append(
+            (layers, f"{mapping.exchange_kelvin:.0f} K", round(mapping.D, 4), round(mapping.K, 4),
+             f"{mapping.field(args.tesla):.3g}", round(mapping.temperature(args.kelvin), 3))
+        )  # fmt: skip
+    print(f"\nsquare lattice of cell a = {material.lattice_constant * 1e9:.3f} nm, J = 2 A t:")
+    headers = ("layers", "J / k_B", "D/J", "K/J", f"B/J at {args.tesla:g} T",
+               f"T/J at {args.kelvin:g} K")  # fmt: skip
+    print(format_table(headers, table))
+    reduced = 2 * material.A * material.Ms * args.tesla / material.D**2
+    print(f"reduced field h = 2 A Ms B / D^2 = {reduced:.3f} at {args.tesla:g} T (any cell size)")
+    inputs = edelstein_inputs()
+    result = rashba_edelstein(
+        inputs["alpha_eV_m"], inputs["m_eff"], inputs["tau_s"], inputs["E_V_per_m"],
+        fermi_energy=inputs["fermi_energy_eV"],
+    )  # fmt: skip
+    print(
+        f"\nEdelstein (free Rashba gas; {inputs['status']}):\n"
+        f"  alpha = {inputs['alpha_eV_m']:g} eV m, m = {inputs['m_eff']:g} m_e, "
+        f"tau = {inputs['tau_s']:g} s, E = {inputs['E_V_per_m']:g} V/m"
+        f"\n  S_y = {result.spin_density:.3e} J s/m^2 = {result.spin_polarization:.3e} spins/m^2,"
+        f" lambda_IREE = {result.lambda_iree * 1e9:.3f} nm"
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "material": material.__dict__ | {"K_eff": material.K_eff,
+                                         "critical_dmi": material.critical_dmi},
+        "lattice": mappings,
+        "kelvin": args.kelvin,
+        "tesla": args.tesla,
+        "reduced_field": reduced,
+        "edelstein": {"inputs": inputs, "result": result.to_dict()},
+    }  # fmt: skip
+    _write_json(args.out / "material.json", data)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    check_count("--size", args.size, 1)
+    if args.size_y is not None:
+        check_count("--size-y", args.size_y, 1)
+    check_count("--max-iter", args.max_iter, 1)
+    if args.phase_diagram:
+        return _run_phase_diagram(args)
+    if args.window:
+        return _run_window(args)
+    if args.edelstein:
+        return _run_edelstein(args)
+    if args.thermal:
+        return _run_thermal(args)
+    if args.material:
+        return _run_material(args)
+    return _run_relax(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.phase_diagram:
-            return _run_phase_diagram(args)
-        if args.window:
-            return _run_window(args)
-        if args.edelstein:
-            return _run_edelstein(args)
-        return _run_relax(args)
-    except ValueError as error:
-        print(f"error: {error}")
-        return 2
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+    return run_cli(build_parser(), run, argv)

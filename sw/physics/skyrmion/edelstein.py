@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import constants
 
+from ..common import PhysicsInputError, check_count, check_positive, check_range
+
 HBAR = constants.hbar  # J s
 ELEMENTARY_CHARGE = constants.e  # C
 ELECTRON_MASS = constants.m_e  # kg
@@ -57,13 +59,6 @@ class EdelsteinResult:
         return asdict(self)
 
 
-def _positive(name: str, value: float, unit: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be > 0 ({unit}), got {value}")
-    return value
-
-
 def rashba_edelstein(
     alpha: float,
     m_eff: float,
@@ -84,21 +79,24 @@ def rashba_edelstein(
     grid_points: k-grid points per axis, even, in [100, 4000]. charge: carrier charge in units
     of e (-1 for electrons).
     """
-    alpha_si = float(alpha) * EV
-    if not (math.isfinite(alpha_si) and alpha_si != 0):
-        raise ValueError(f"alpha must be a nonzero finite number (eV m), got {alpha}")
-    mass = _positive("m_eff", m_eff, "electron masses") * ELECTRON_MASS
-    tau = _positive("tau", tau, "s")
-    if not math.isfinite(E):
-        raise ValueError(f"E must be finite (V/m), got {E}")
-    fermi = _positive("fermi_energy", fermi_energy, "eV, above the band crossing") * EV
-    kT = fermi / 25.0 if smearing is None else _positive("smearing", smearing, "eV") * EV
-    if kT > fermi / 10:
-        raise ValueError(f"smearing must be <= fermi_energy / 10, got {kT / EV} eV")
-    if int(grid_points) != grid_points or grid_points % 2 or not 100 <= grid_points <= 4000:
-        raise ValueError(f"grid_points must be an even integer in [100, 4000], got {grid_points}")
-    if not (math.isfinite(charge) and charge != 0):
-        raise ValueError(f"charge must be nonzero (units of e), got {charge}")
+    alpha_si = check_range("alpha (eV m)", alpha) * EV
+    if alpha_si == 0:
+        raise PhysicsInputError(
+            "alpha (eV m) must be nonzero: without Rashba coupling there is no effect"
+        )
+    mass = check_positive("m_eff (electron masses)", m_eff) * ELECTRON_MASS
+    tau = check_positive("tau (s)", tau)
+    check_range("E (V/m)", E)
+    fermi = check_positive("fermi_energy (eV above the band crossing)", fermi_energy) * EV
+    if smearing is None:
+        kT = fermi / 25.0
+    else:
+        kT = check_range("smearing (eV)", smearing, 0.0, fermi / EV / 10, low_open=True) * EV
+    check_count("grid_points", grid_points, 100, 4000)
+    if grid_points % 2:
+        raise PhysicsInputError(f"grid_points must be even (no point at k = 0), got {grid_points}")
+    if check_range("charge (units of e)", charge) == 0:
+        raise PhysicsInputError("charge (units of e) must be nonzero")
     q = charge * ELEMENTARY_CHARGE
 
     # The grid must reach past the outer Fermi contour by many smearing widths.

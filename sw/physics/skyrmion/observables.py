@@ -18,7 +18,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .lattice import BOUNDARIES, LATTICES, SITE_AREA, SpinSystem, lattice_helix_period
+from ..common import PhysicsInputError, check_choice
+from .model import BOUNDARIES, LATTICES, SITE_AREA, SpinSystem, lattice_helix_period
 
 PHASES = ("ferromagnet", "helix", "isolated skyrmions", "skyrmion lattice")
 
@@ -32,12 +33,11 @@ _TRIANGLES = {
 def _check_texture(m, lattice: str, boundary) -> tuple[np.ndarray, tuple[bool, bool]]:
     m = np.asarray(m, dtype=float)
     if m.ndim != 3 or m.shape[-1] != 3 or min(m.shape[:2]) < 2:
-        raise ValueError(f"m must have shape (nx, ny, 3) with nx, ny >= 2, got {m.shape}")
-    if lattice not in LATTICES:
-        raise ValueError(f"lattice must be one of {LATTICES}, got {lattice!r}")
+        raise PhysicsInputError(f"m must have shape (nx, ny, 3) with nx, ny >= 2, got {m.shape}")
+    check_choice("lattice", lattice, LATTICES)
     pair = (boundary, boundary) if isinstance(boundary, str) else tuple(boundary)
     if len(pair) != 2 or any(b not in BOUNDARIES for b in pair):
-        raise ValueError(f"boundary must be one of {BOUNDARIES} or a pair, got {boundary!r}")
+        raise PhysicsInputError(f"boundary must be one of {BOUNDARIES} or a pair, got {boundary!r}")
     return m, (pair[0] == "periodic", pair[1] == "periodic")
 
 

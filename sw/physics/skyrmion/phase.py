@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lattice import SpinSystem, lattice_helix_period
+from ..common import PhysicsInputError, check_count, check_range
+from .model import SpinSystem, lattice_helix_period
 from .observables import PHASES
 from .solvers import State, relax
 from .states import INITIAL_STATES, initial_state
@@ -30,11 +31,9 @@ def commensurate_shape(
     """Box (nx, ny) holding `cells` x `cells` hexagonal skyrmion-lattice cells of spacing
     scale * 2L/sqrt(3) (square lattice: 2 cells^2 skyrmions and 2 cells helix periods)."""
     if D == 0:
-        raise ValueError("D must be nonzero to size a box from the helix period")
-    if not (isinstance(cells, int) and 1 <= cells <= 16):
-        raise ValueError(f"cells must be an integer in [1, 16], got {cells!r}")
-    if not 0.25 <= scale <= 4:
-        raise ValueError(f"scale must be in [0.25, 4], got {scale}")
+        raise PhysicsInputError("D must be nonzero to size a box from the helix period")
+    check_count("cells", cells, 1, 16)
+    check_range("scale", scale, 0.25, 4.0)
     spacing = 2.0 * lattice_helix_period(J, D, lattice) / math.sqrt(3.0) * scale
     if lattice == "square":
         return max(3, round(cells * spacing)), max(3, round(cells * math.sqrt(3.0) * spacing))
@@ -102,7 +101,7 @@ class PhaseDiagram:
 def _check_values(name: str, values) -> np.ndarray:
     values = np.atleast_1d(np.asarray(values, dtype=float))
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError(f"{name} must be a nonempty 1D sequence of finite numbers")
+        raise PhysicsInputError(f"{name} must be a nonempty 1D sequence of finite numbers")
     return values
 
 
@@ -130,10 +129,12 @@ def phase_diagram(
     D_values = _check_values("D_values", D_values)
     B_values = _check_values("B_values", B_values)
     if np.any(D_values == 0):
-        raise ValueError("D_values must be nonzero (the boxes are sized by the helix period)")
+        raise PhysicsInputError(
+            "D_values must be nonzero (the boxes are sized by the helix period)"
+        )
     unknown = [k for k in initial_states if k not in INITIAL_STATES]
     if unknown or not initial_states:
-        raise ValueError(f"initial_states must be a nonempty subset of {INITIAL_STATES}")
+        raise PhysicsInputError(f"initial_states must be a nonempty subset of {INITIAL_STATES}")
     box_scales = _check_values("box_scales", box_scales)
     shape = (D_values.size, B_values.size)
     phase = np.empty(shape, dtype=object)

@@ -1,7 +1,8 @@
-"""Figures: a texture (m_z colour map with in-plane arrows), the phase diagram, a field sweep.
+"""Figures: a texture (m_z colour map with in-plane arrows), the T = 0 phase diagram, a field
+sweep and the finite-temperature (B, T) phase diagram.
 
-matplotlib is imported inside each function (Agg backend) so that importing the solver
-stays fast.
+matplotlib is imported inside each function (headless Agg backend, ``common.pyplot``) so that
+importing the solver stays fast.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .lattice import SpinSystem
+from ...workloads.common import pyplot
+from .model import SpinSystem
 from .observables import PHASES, topological_charge
+from .thermal import THERMAL_PHASES
 
 PHASE_COLOURS = {
+    "paramagnet": "#ffffff",
     "ferromagnet": "#d9d9d9",
     "helix": "#6baed6",
     "isolated skyrmions": "#fdae6b",
@@ -22,18 +26,9 @@ PHASE_COLOURS = {
 }
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_texture(system: SpinSystem, m, path, *, title: str | None = None, arrows: int = 24):
     """Save m_z (colour, blue -1 to red +1) with in-plane arrows on ~`arrows` per side."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.tri import Triangulation
 
     m = system.check_spins(m, "m")
@@ -81,7 +76,7 @@ def plot_texture(system: SpinSystem, m, path, *, title: str | None = None, arrow
 
 def plot_phase_diagram(diagram, path, *, reduced_field: bool = False):
     """Colour each (B, D) cell by its phase; reduced_field plots h = B J / D^2 instead of B."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.patches import Patch
 
     D = diagram.D_values
@@ -131,7 +126,7 @@ def plot_phase_diagram(diagram, path, *, reduced_field: bool = False):
 
 def plot_field_window(window, path):
     """Energies per site of helix and skyrmion lattice relative to the ferromagnet vs B."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     B = window.B_values
     ax.axhline(0.0, color="0.5", label="ferromagnet")
@@ -148,6 +143,47 @@ def plot_field_window(window, path):
     ax.set_ylabel("(E - E_FM) per site (units of J)")
     ax.set_title(f"Field sweep at D = {window.D:g}", fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_thermal_phase_diagram(diagram, path, *, markers=()):
+    """Field-cooled phases over (B, T) and the thermal skyrmion density |<Q>| / ideal count.
+
+    markers: (B, T, label) points in lattice units to place on the diagram (a material).
+    """
+    plt = pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    B, T = diagram.B_values, diagram.temperatures
+    index = {name: i for i, name in enumerate(THERMAL_PHASES)}
+    codes = np.vectorize(index.get)(diagram.phase).astype(float)
+    colours = ListedColormap([PHASE_COLOURS[name] for name in THERMAL_PHASES])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    left.pcolormesh(B, T, codes.T, cmap=colours, vmin=-0.5, vmax=len(THERMAL_PHASES) - 0.5,
+                    shading="nearest", edgecolors="0.85", linewidth=0.3)  # fmt: skip
+    density = np.abs(diagram.charge) / diagram.ideal_skyrmions
+    image = right.pcolormesh(B, T, density.T, cmap="magma_r", vmin=0, vmax=1.1, shading="nearest")
+    fig.colorbar(image, ax=right, label=r"$|\langle Q\rangle|$ / ideal skyrmion count")
+    for axis in (left, right):
+        axis.set_yscale("log")
+        axis.set_xlabel("Zeeman energy B (units of J)")
+        axis.set_ylabel("temperature $k_BT$ (units of J)")
+        for b, t, label in markers:
+            axis.plot(b, t, "*", color="tab:blue", ms=11, mec="k")
+            axis.annotate(label, (b, t), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    params = diagram.parameters
+    left.set_title(
+        f"field-cooled Monte Carlo, D={params.get('D', 0):g}, K={params.get('K', 0):g}, "
+        f"{params.get('shape')}",
+        fontsize=9,
+    )
+    handles = [Patch(facecolor=PHASE_COLOURS[p], edgecolor="0.5", label=p) for p in THERMAL_PHASES]
+    left.legend(handles=handles, fontsize=7, loc="upper right")
+    right.set_title("thermal skyrmion density", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

@@ -31,7 +31,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .lattice import SpinSystem, from_internal, to_internal
+from ..common import PhysicsInputError, check_choice, check_count, check_positive, check_range
+from .model import SpinSystem, from_internal, to_internal
 from .observables import classify_state, skyrmion_radii, topological_charge
 
 LLG_METHODS = ("midpoint", "sib")
@@ -98,12 +99,9 @@ def relax(
     record_energy: keep the energy after every step in `State.energy_history`.
     progress: show a tqdm bar of the torque.
     """
-    if not (math.isfinite(torque_tol) and torque_tol > 0):
-        raise ValueError(f"torque_tol must be > 0, got {torque_tol}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
-    if not 0 < max_angle <= math.pi / 2:
-        raise ValueError(f"max_angle must be in (0, pi/2] radians, got {max_angle}")
+    check_positive("torque_tol", torque_tol)
+    max_iter = check_count("max_iter", max_iter, 1)
+    check_range("max_angle (radians)", max_angle, 0.0, math.pi / 2, low_open=True)
     s = to_internal(system.check_spins(m0))
     H = system.field_internal(s)
     g = _tangent_gradient(s, H)
@@ -210,23 +208,20 @@ def llg(
     equal. method: "midpoint" or "sib". gamma: gyromagnetic factor > 0.
     midpoint_tol: fixed-point tolerance on max |m1 - m1_previous| for "midpoint".
     """
-    if method not in LLG_METHODS:
-        raise ValueError(f"method must be one of {LLG_METHODS}, got {method!r}")
-    if not (math.isfinite(damping) and damping >= 0):
-        raise ValueError(f"damping must be >= 0, got {damping}")
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be > 0, got {dt}")
-    if not (math.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"gamma must be > 0, got {gamma}")
+    check_choice("method", method, LLG_METHODS)
+    check_range("damping", damping, 0.0)
+    check_positive("dt", dt)
+    check_positive("gamma", gamma)
     if np.ndim(t) == 0:
-        if not (math.isfinite(t) and t > 0):
-            raise ValueError(f"t must be > 0 (final time), got {t}")
+        check_positive("t (final time)", t)
         n_steps = math.ceil(t / dt - 1e-9)
         times = np.linspace(0.0, float(t), n_steps + 1)
     else:
         times = np.asarray(t, dtype=float)
         if times.ndim != 1 or times.size < 1 or times[0] < 0 or np.any(np.diff(times) <= 0):
-            raise ValueError("t must be a final time or an increasing 1D sequence of times >= 0")
+            raise PhysicsInputError(
+                "t must be a final time or an increasing 1D sequence of times >= 0"
+            )
     s = to_internal(system.check_spins(m0))
     lattice, boundary = system.lattice, system.boundary
     energies, mags, charges, states = [], [], [], []

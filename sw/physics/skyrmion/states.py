@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from .lattice import SpinSystem, lattice_helix_period
+from ..common import PhysicsInputError, check_choice
+from .model import SpinSystem, lattice_helix_period
 
 INITIAL_STATES = ("ferromagnet", "random", "skyrmion", "skyrmion-lattice", "helix")
 
@@ -24,7 +25,7 @@ def uniform_state(system: SpinSystem, direction=(0.0, 0.0, 1.0)) -> np.ndarray:
     """All spins along `direction` (normalized)."""
     direction = np.asarray(direction, dtype=float)
     if direction.shape != (3,) or not np.linalg.norm(direction) > 0:
-        raise ValueError(f"direction must be a nonzero 3-vector, got {direction!r}")
+        raise PhysicsInputError(f"direction must be a nonzero 3-vector, got {direction!r}")
     return np.broadcast_to(direction / np.linalg.norm(direction), (*system.shape, 3)).copy()
 
 
@@ -100,10 +101,10 @@ def skyrmion_state(
     (0 or pi: Néel, +-pi/2: Bloch); None takes the Néel sense the DMI favours.
     """
     if not radius > 0:
-        raise ValueError(f"radius must be > 0 lattice constants, got {radius}")
+        raise PhysicsInputError(f"radius must be > 0 lattice constants, got {radius}")
     width = radius / 2.0 if wall_width is None else wall_width
     if not width > 0:
-        raise ValueError(f"wall_width must be > 0 lattice constants, got {width}")
+        raise PhysicsInputError(f"wall_width must be > 0 lattice constants, got {width}")
     if center is None:
         center = system.positions().reshape(-1, 2).mean(axis=0)
     d = _displacements(system, center)
@@ -165,7 +166,7 @@ def skyrmion_lattice_state(
     if spacing is None:
         spacing = 2.0 * lattice_helix_period(system.J, system.D, system.lattice) / math.sqrt(3.0)
     if not (math.isfinite(spacing) and spacing > 0):
-        raise ValueError(f"spacing must be finite and > 0 (needs D != 0), got {spacing}")
+        raise PhysicsInputError(f"spacing must be finite and > 0 (needs D != 0), got {spacing}")
     radius = spacing / 4.0 if radius is None else radius
     rho = np.full(system.shape, np.inf)
     azimuth = np.zeros(system.shape)
@@ -191,7 +192,7 @@ def helix_state(system: SpinSystem, period: float | None = None, direction=None)
     if period is None:
         period = lattice_helix_period(system.J, system.D, system.lattice)
     if not (math.isfinite(period) and period > 0):
-        raise ValueError(f"period must be finite and > 0 (needs D != 0), got {period}")
+        raise PhysicsInputError(f"period must be finite and > 0 (needs D != 0), got {period}")
     nx, ny = system.shape
     a1, a2 = system.primitive_vectors
     if direction is None:
@@ -220,8 +221,7 @@ def helix_state(system: SpinSystem, period: float | None = None, direction=None)
 
 def initial_state(system: SpinSystem, kind: str, seed: int = 0, noise: float = 0.0) -> np.ndarray:
     """One of INITIAL_STATES by name, optionally with seeded noise of size `noise`."""
-    if kind not in INITIAL_STATES:
-        raise ValueError(f"initial state must be one of {INITIAL_STATES}, got {kind!r}")
+    check_choice("initial state", kind, INITIAL_STATES)
     if kind == "ferromagnet":
         m = uniform_state(system)
     elif kind == "random":

@@ -1,14 +1,9 @@
-"""Mean field of the driven cavity-magnon system: steady states, stability, fluctuations, phases.
+"""Mean-field solver of the driven cavity-magnon system: steady states, stability, phases.
 
-Equations of motion for the amplitudes alpha = <a>, beta = <m> (conventions in ``model.py``;
-gamma = Lindblad rate, G = parametric gain, delta_m' = delta_m + Kerr-ordering shift)::
-
-    d(alpha)/dt = -(i delta_a + gamma_a/2) alpha - i g beta
-    d(beta)/dt  = -(i delta_m' + gamma_m/2) beta - 2 i K |beta|^2 beta - i g alpha - i G beta*
-
-Steady states in closed form. The cavity equation gives alpha = chi beta with
-chi = -g / (delta_a - i gamma_a/2); substituting, the magnon sees an effective complex frequency
-w = delta_m' - i gamma_m/2 - g^2 / (delta_a - i gamma_a/2) = Delta_eff - i Gamma_eff, so::
+The equations of motion and their closed-form consequences (effective magnon, critical drive,
+saddle node) live in ``model.py``. Steady states in closed form: the cavity equation gives
+alpha = chi beta with chi = -g / (delta_a - i gamma_a/2); substituting, the magnon sees the
+effective complex frequency w = Delta_eff - i Gamma_eff, so::
 
     (w + 2 K n) beta = -G beta*,        n = |beta|^2.
 
@@ -25,8 +20,8 @@ and beta^2 = -G n / (w + 2 K n) fixes the phase up to the parity pair beta <-> -
   n = -Delta_eff / K at G_c (first order, hysteresis).
 
 Stability comes from the eigenvalues of the full 4x4 Jacobian (cavity included, so a Hopf
-instability that the adiabatic elimination cannot see is caught). Gaussian fluctuations around a
-stable state solve the Lyapunov equation A V + V A^T + D = 0.
+instability that the adiabatic elimination cannot see is caught). Time integration (DOP853)
+confirms limit cycles and shows hysteresis.
 """
 
 from __future__ import annotations
@@ -37,150 +32,27 @@ from enum import StrEnum
 
 import numpy as np
 from scipy.integrate import solve_ivp
-from scipy.linalg import solve_continuous_lyapunov
 from scipy.optimize import brentq, root
 
-from .model import MagnonParams, check_drive
+from ..common import PhysicsInputError, check_positive
+from .model import (
+    Coefficients,
+    MagnonParams,
+    check_drive,
+    coefficients,
+    critical_drive,
+    drift_matrix,
+    effective_magnon,
+    jacobian,
+    predicted_order,
+    rhs,
+    saddle_node_drive,
+    sorted_eigenvalues,
+    stack_coefficients,
+)
 
 # Relative margin below zero for calling an eigenvalue decaying (rounding noise is ~1e-16).
 _STABILITY_TOLERANCE = 1e-12
-
-
-# --------------------------------------------------------------------------- coefficients
-
-
-@dataclass(frozen=True)
-class _Coefficients:
-    """The numbers in the equations of motion, after applying the conventions.
-
-    Fields may be floats or numpy arrays (one entry per system, for batched integration).
-    """
-
-    delta_a: float | np.ndarray
-    delta_m: float | np.ndarray  # includes the Kerr-ordering shift
-    kerr: float | np.ndarray
-    g: float | np.ndarray
-    gamma_a: float | np.ndarray  # Lindblad (energy) rates
-    gamma_m: float | np.ndarray
-    gain: float | np.ndarray  # G = 2 * drive_factor * drive
-
-
-def _coefficients(params: MagnonParams, drive: float) -> _Coefficients:
-    conv = params.conventions
-    return _Coefficients(
-        delta_a=params.delta_a,
-        delta_m=params.delta_m + conv.kerr_detuning_shift(params.kerr),
-        kerr=params.kerr,
-        g=params.g,
-        gamma_a=conv.lindblad_rate(params.kappa_a),
-        gamma_m=conv.lindblad_rate(params.kappa_m),
-        gain=conv.parametric_gain(drive),
-    )
-
-
-def _stack_coefficients(coefficients: list[_Coefficients]) -> _Coefficients:
-    names = _Coefficients.__dataclass_fields__
-    return _Coefficients(
-        **{name: np.array([getattr(c, name) for c in coefficients]) for name in names}
-    )
-
-
-def _rate_scale(c: _Coefficients) -> float:
-    """A typical frequency of the problem, to make tolerances relative."""
-    return max(abs(c.delta_a), abs(c.delta_m), abs(c.g), c.gamma_a, c.gamma_m, abs(c.gain), 1e-300)
-
-
-def _time_unit(c: _Coefficients) -> float:
-    """1 / (slowest bare amplitude decay rate): the natural time unit for integrations."""
-    return 2.0 / min(c.gamma_a, c.gamma_m)
-
-
-@dataclass(frozen=True)
-class EffectiveMagnon:
-    """The magnon after adiabatic elimination of the cavity (exact for steady states).
-
-    Attributes:
-        detuning: Delta_eff = delta_m' - g^2 delta_a / (delta_a^2 + gamma_a^2/4).
-        damping: Gamma_eff = gamma_m/2 + g^2 (gamma_a/2) / (delta_a^2 + gamma_a^2/4),
-            an amplitude decay rate.
-        cavity_response: chi in alpha = chi * beta.
-    """
-
-    detuning: float
-    damping: float
-    cavity_response: complex
-
-
-def effective_magnon(params: MagnonParams) -> EffectiveMagnon:
-    """Effective detuning and damping of the magnon once the cavity is eliminated."""
-    c = _coefficients(params, 0.0)
-    cavity_frequency = complex(c.delta_a, -c.gamma_a / 2)
-    complex_frequency = complex(c.delta_m, -c.gamma_m / 2) - c.g**2 / cavity_frequency
-    return EffectiveMagnon(
-        detuning=complex_frequency.real,
-        damping=-complex_frequency.imag,
-        cavity_response=-c.g / cavity_frequency,
-    )
-
-
-# --------------------------------------------------------------------------- equations
-
-
-def _rhs(c: _Coefficients, cavity, magnon):
-    """Time derivatives (d alpha/dt, d beta/dt); works elementwise on arrays."""
-    d_cavity = -(1j * c.delta_a + c.gamma_a / 2) * cavity - 1j * c.g * magnon
-    d_magnon = (
-        -(1j * c.delta_m + c.gamma_m / 2) * magnon
-        - 2j * c.kerr * (magnon * np.conj(magnon)) * magnon
-        - 1j * c.g * cavity
-        - 1j * c.gain * np.conj(magnon)
-    )
-    return d_cavity, d_magnon
-
-
-def equations_of_motion(
-    params: MagnonParams, drive: float, cavity: complex, magnon: complex
-) -> tuple[complex, complex]:
-    """The mean-field right-hand side (d alpha/dt, d beta/dt) at the given amplitudes."""
-    return _rhs(_coefficients(params, check_drive(drive)), cavity, magnon)
-
-
-def residual(params: MagnonParams, drive: float, cavity: complex, magnon: complex) -> float:
-    """Largest |d/dt| of the two amplitudes: zero at a steady state."""
-    d_cavity, d_magnon = equations_of_motion(params, drive, cavity, magnon)
-    return float(max(abs(d_cavity), abs(d_magnon)))
-
-
-# One mode: (x, p) = T (delta, delta*), x = (delta + delta*)/sqrt 2, p = (delta - delta*)/(i sqrt 2)
-_QUADRATURES = np.kron(np.eye(2), np.array([[1, 1], [-1j, 1j]]) / math.sqrt(2))
-_QUADRATURES_INV = np.linalg.inv(_QUADRATURES)
-
-
-def _jacobian(c: _Coefficients, magnon: complex) -> np.ndarray:
-    """Real drift matrix of the linearized dynamics in (x_a, p_a, x_m, p_m)."""
-    n = abs(magnon) ** 2
-    cavity_diag = 1j * c.delta_a + c.gamma_a / 2
-    magnon_diag = 1j * (c.delta_m + 4 * c.kerr * n) + c.gamma_m / 2
-    pair = 1j * (c.gain + 2 * c.kerr * magnon**2)  # coefficient of delta_beta* in d(delta_beta)/dt
-    # Basis (delta_alpha, delta_alpha*, delta_beta, delta_beta*).
-    complex_drift = np.array(
-        [
-            [-cavity_diag, 0, -1j * c.g, 0],
-            [0, -np.conj(cavity_diag), 0, 1j * c.g],
-            [-1j * c.g, 0, -magnon_diag, -pair],
-            [0, 1j * c.g, -np.conj(pair), -np.conj(magnon_diag)],
-        ]
-    )
-    return (_QUADRATURES @ complex_drift @ _QUADRATURES_INV).real
-
-
-def jacobian(params: MagnonParams, drive: float, magnon: complex) -> np.ndarray:
-    """Drift matrix A of the fluctuations (x_a, p_a, x_m, p_m) around a state with <m> = magnon.
-
-    The cavity amplitude does not enter (its equation is linear). Quadratures are
-    x = (a + a^dag)/sqrt 2 and p = (a - a^dag)/(i sqrt 2).
-    """
-    return _jacobian(_coefficients(params, check_drive(drive)), magnon)
 
 
 # --------------------------------------------------------------------------- steady states
@@ -243,13 +115,9 @@ def _nonzero_magnon_numbers(
     return list(zip(("upper", "lower"), ordered, strict=False))
 
 
-def _is_stable(eigenvalues: np.ndarray, c: _Coefficients) -> bool:
-    return bool(eigenvalues[0].real < -_STABILITY_TOLERANCE * _rate_scale(c))
-
-
-def _sorted_eigenvalues(matrix: np.ndarray) -> np.ndarray:
-    eigenvalues = np.linalg.eigvals(matrix)
-    return eigenvalues[np.argsort(-eigenvalues.real)]
+def is_stable(eigenvalues: np.ndarray, c: Coefficients) -> bool:
+    """All eigenvalues decay (largest real part below a relative rounding margin)."""
+    return bool(eigenvalues[0].real < -_STABILITY_TOLERANCE * c.rate_scale)
 
 
 def steady_states(params: MagnonParams, drive: float) -> list[Branch]:
@@ -260,17 +128,17 @@ def steady_states(params: MagnonParams, drive: float) -> list[Branch]:
     by the parity symmetry, so they share eigenvalues.
     """
     drive = check_drive(drive)
-    c = _coefficients(params, drive)
+    c = coefficients(params, drive)
     effective = effective_magnon(params)
-    zero_eigenvalues = _sorted_eigenvalues(_jacobian(c, 0j))
-    branches = [Branch("zero", 1, 0j, 0j, zero_eigenvalues, _is_stable(zero_eigenvalues, c))]
+    zero_eigenvalues = sorted_eigenvalues(drift_matrix(c, 0j))
+    branches = [Branch("zero", 1, 0j, 0j, zero_eigenvalues, is_stable(zero_eigenvalues, c))]
     for name, n in _nonzero_magnon_numbers(
         effective.detuning, effective.damping, params.kerr, c.gain
     ):
         shifted = complex(effective.detuning + 2 * params.kerr * n, -effective.damping)
         magnon = complex(np.sqrt(-c.gain * n / shifted))
-        eigenvalues = _sorted_eigenvalues(_jacobian(c, magnon))
-        stable = _is_stable(eigenvalues, c)
+        eigenvalues = sorted_eigenvalues(drift_matrix(c, magnon))
+        stable = is_stable(eigenvalues, c)
         for parity in (1, -1):
             amplitude = parity * magnon
             branches.append(
@@ -296,15 +164,15 @@ def find_steady_states_numerically(
     distinct converged (cavity, magnon) pairs.
     """
     drive = check_drive(drive)
-    c = _coefficients(params, drive)
+    c = coefficients(params, drive)
     effective = effective_magnon(params)
-    scale = _rate_scale(c)
+    scale = c.rate_scale
 
     def real_system(y):
-        d_cavity, d_magnon = _rhs(c, complex(y[0], y[1]), complex(y[2], y[3]))
+        d_cavity, d_magnon = rhs(c, complex(y[0], y[1]), complex(y[2], y[3]))
         values = np.array([d_cavity.real, d_cavity.imag, d_magnon.real, d_magnon.imag])
         # The drift matrix in (Re, Im) coordinates equals the one in (x, p): same scaling.
-        return values, _jacobian(c, complex(y[2], y[3]))
+        return values, drift_matrix(c, complex(y[2], y[3]))
 
     rng = np.random.default_rng(seed)
     largest_n = (abs(effective.detuning) + c.gain) / abs(params.kerr)
@@ -329,30 +197,6 @@ def find_steady_states_numerically(
     return sorted(found, key=lambda pair: (abs(pair[1]), np.angle(pair[1])))
 
 
-# --------------------------------------------------------------------------- critical drive
-
-
-def critical_drive(params: MagnonParams) -> float:
-    """Closed-form drive at which the zero state has a zero eigenvalue (the pitchfork).
-
-    Omega_c = sqrt(Delta_eff^2 + Gamma_eff^2) / (2 * drive_factor). The zero state loses
-    stability here unless a Hopf instability (see :func:`zero_state_instability`) comes first.
-    """
-    effective = effective_magnon(params)
-    return params.conventions.drive_for_gain(math.hypot(effective.detuning, effective.damping))
-
-
-def saddle_node_drive(params: MagnonParams) -> float | None:
-    """Drive where the upper and lower branches are born (G = Gamma_eff), if first order.
-
-    Returns None when Delta_eff and K have the same sign (no saddle node: second order).
-    """
-    effective = effective_magnon(params)
-    if effective.detuning * params.kerr >= 0:
-        return None
-    return params.conventions.drive_for_gain(effective.damping)
-
-
 @dataclass(frozen=True)
 class ZeroStateInstability:
     """Where the zero state first becomes unstable, found numerically from the Jacobian.
@@ -374,7 +218,7 @@ def zero_state_instability(params: MagnonParams, n_scan: int = 400) -> ZeroState
     pitchfork = critical_drive(params)
 
     def growth(drive: float) -> float:
-        return _sorted_eigenvalues(jacobian(params, drive, 0j))[0].real
+        return sorted_eigenvalues(jacobian(params, drive, 0j))[0].real
 
     drives = np.linspace(0.0, pitchfork * 1.5, n_scan)
     growths = np.array([growth(d) for d in drives])
@@ -382,56 +226,11 @@ def zero_state_instability(params: MagnonParams, n_scan: int = 400) -> ZeroState
     if growths[first] <= 0:  # cannot happen: the pitchfork is inside the scan
         raise RuntimeError("zero state never became unstable in the scanned range")
     crossing = brentq(growth, drives[first - 1], drives[first], xtol=1e-15, rtol=1e-15)
-    eigenvalues = _sorted_eigenvalues(jacobian(params, crossing, 0j))
+    eigenvalues = sorted_eigenvalues(jacobian(params, crossing, 0j))
     frequency = abs(eigenvalues[0].imag)
-    is_real = frequency < 1e-6 * _rate_scale(_coefficients(params, crossing))
+    is_real = frequency < 1e-6 * coefficients(params, crossing).rate_scale
     kind = "pitchfork" if is_real else "hopf"
     return ZeroStateInstability(crossing, kind, frequency if kind == "hopf" else 0.0)
-
-
-# --------------------------------------------------------------------------- fluctuations
-
-
-@dataclass(frozen=True, eq=False)
-class Fluctuations:
-    """Gaussian fluctuations around a stable mean-field state (vacuum input noise).
-
-    Attributes:
-        covariance: symmetrized covariance of (x_a, p_a, x_m, p_m); the vacuum is identity/2.
-        cavity_excitations: <delta a^dag delta a>.
-        magnon_excitations: <delta m^dag delta m>.
-    """
-
-    covariance: np.ndarray
-    cavity_excitations: float
-    magnon_excitations: float
-
-
-def fluctuations(params: MagnonParams, drive: float, branch: Branch | None = None) -> Fluctuations:
-    """Solve A V + V A^T + D = 0 around ``branch`` (default: the zero state).
-
-    D = diag(gamma_a, gamma_a, gamma_m, gamma_m) / 2 is the vacuum noise of the Lindblad losses.
-    Near the critical drive the slowest eigenvalue of A goes to zero and V diverges like its
-    inverse.
-    """
-    drive = check_drive(drive)
-    c = _coefficients(params, drive)
-    magnon = 0j if branch is None else branch.magnon
-    drift = _jacobian(c, magnon)
-    eigenvalues = _sorted_eigenvalues(drift)
-    if not _is_stable(eigenvalues, c):
-        raise ValueError(
-            "fluctuations need a stable state: this one grows at rate "
-            f"{eigenvalues[0].real:.3g} at drive {drive}"
-        )
-    noise = np.diag([c.gamma_a, c.gamma_a, c.gamma_m, c.gamma_m]) / 2
-    covariance = solve_continuous_lyapunov(drift, -noise)
-    covariance = (covariance + covariance.T) / 2
-    return Fluctuations(
-        covariance=covariance,
-        cavity_excitations=float((covariance[0, 0] + covariance[1, 1] - 1) / 2),
-        magnon_excitations=float((covariance[2, 2] + covariance[3, 3] - 1) / 2),
-    )
 
 
 # --------------------------------------------------------------------------- time integration
@@ -448,7 +247,7 @@ class Trajectory:
 
 
 def _integrate_batch(
-    c: _Coefficients,
+    c: Coefficients,
     cavity0: np.ndarray,
     magnon0: np.ndarray,
     t_final: float,
@@ -459,14 +258,14 @@ def _integrate_batch(
     """Integrate N independent systems at once (the coefficients are arrays of length N)."""
     count = len(magnon0)
 
-    def rhs(_t, y):
+    def real_derivative(_t, y):
         parts = y.reshape(4, count)
-        d_cavity, d_magnon = _rhs(c, parts[0] + 1j * parts[1], parts[2] + 1j * parts[3])
+        d_cavity, d_magnon = rhs(c, parts[0] + 1j * parts[1], parts[2] + 1j * parts[3])
         return np.concatenate([d_cavity.real, d_cavity.imag, d_magnon.real, d_magnon.imag])
 
     y0 = np.concatenate([cavity0.real, cavity0.imag, magnon0.real, magnon0.imag])
     solution = solve_ivp(
-        rhs, (0.0, t_final), y0, method="DOP853", t_eval=t_eval, rtol=rtol, atol=atol
+        real_derivative, (0.0, t_final), y0, method="DOP853", t_eval=t_eval, rtol=rtol, atol=atol
     )
     if not solution.success:
         raise RuntimeError(f"time integration failed: {solution.message}")
@@ -484,11 +283,10 @@ def integrate(
 ) -> Trajectory:
     """Integrate the mean-field equations (DOP853, rtol 1e-9) from (cavity0, magnon0)."""
     drive = check_drive(drive)
-    if not (math.isfinite(t_final) and t_final > 0):
-        raise ValueError(f"t_final must be a finite number > 0 (got {t_final})")
+    t_final = check_positive("t_final", t_final)
     times = np.linspace(0.0, t_final, n_samples)
     t, cavity, magnon = _integrate_batch(
-        _coefficients(params, drive), np.array([cavity0]), np.array([magnon0]), t_final, times
+        coefficients(params, drive), np.array([cavity0]), np.array([magnon0]), t_final, times
     )
     return Trajectory(t, cavity[0], magnon[0])
 
@@ -512,9 +310,9 @@ def _long_time_behaviour_batch(
     params_list: list[MagnonParams], drives: list[float], seed: int = 0
 ) -> list[LongTimeBehaviour]:
     pairs = zip(params_list, drives, strict=True)
-    coefficient_list = [_coefficients(p, check_drive(d)) for p, d in pairs]
-    c = _stack_coefficients(coefficient_list)
-    time_unit = max(_time_unit(ci) for ci in coefficient_list)
+    coefficient_list = [coefficients(p, check_drive(d)) for p, d in pairs]
+    c = stack_coefficients(coefficient_list)
+    time_unit = max(ci.time_unit for ci in coefficient_list)
     transient, window = _TRANSIENT * time_unit, _WINDOW * time_unit
     rng = np.random.default_rng(seed)
     count = len(drives)
@@ -573,8 +371,8 @@ def hysteresis_sweep(
         cavity, magnon = 0j, 0j
         numbers = np.empty(len(drives))
         for index in order:
-            c = _coefficients(params, drives[index])
-            duration = settle_time if settle_time is not None else 80 * _time_unit(c)
+            c = coefficients(params, drives[index])
+            duration = settle_time if settle_time is not None else 80 * c.time_unit
             kick = 1e-6 * complex(*rng.standard_normal(2))
             _, cavity_t, magnon_t = _integrate_batch(
                 c, np.array([cavity]), np.array([magnon + kick]), duration, [duration]
@@ -627,8 +425,7 @@ def _stable_broken_number(params: MagnonParams, drive: float) -> float | None:
 def transition(params: MagnonParams) -> Transition:
     """Locate the transition and decide its order from the order-parameter jump."""
     drive_c = critical_drive(params)
-    effective = effective_magnon(params)
-    predicted = "second" if effective.detuning * params.kerr >= 0 else "first"
+    predicted = predicted_order(params)
     near = _stable_broken_number(params, drive_c * (1 + 1e-9))
     nearer = _stable_broken_number(params, drive_c * (1 + 1e-12))
     if near is None or nearer is None:
@@ -730,7 +527,7 @@ def phase_diagram(
     values = np.asarray(values, dtype=float)
     drives = np.asarray([check_drive(d) for d in drives], dtype=float)
     if values.ndim != 1 or len(values) == 0 or drives.ndim != 1 or len(drives) == 0:
-        raise ValueError("values and drives must be non-empty 1D sequences")
+        raise PhysicsInputError("values and drives must be non-empty 1D sequences of numbers")
     param_sets = [base.with_value(param_name, v) for v in values]
     phases = np.zeros((len(values), len(drives)), dtype=int)
     order_parameter = np.full(phases.shape, np.nan)

@@ -1,4 +1,4 @@
-"""Classical spin lattices: exchange, interfacial (Néel) DMI, uniaxial anisotropy, Zeeman.
+"""The spin model: exchange, interfacial (Néel) DMI, uniaxial anisotropy, Zeeman; SI units.
 
 Energy of unit spins m_i on a 2D square or triangular lattice (lattice constant 1):
 
@@ -15,6 +15,9 @@ component is a contiguous 2D array; `to_internal` / `from_internal` convert.
 
 Sites are indexed by (ix, iy) at Cartesian position ix * a1 + iy * a2 with a1 = (1, 0) and
 a2 = (0, 1) (square) or (1/2, sqrt(3)/2) (triangular, a 60-degree rhombic box).
+
+Temperature (``thermal.py``) is k_B T in the same energy unit. `SpinSystem.from_micromagnetic`
+and ``materials.py`` convert SI material parameters (A, D, K, Ms, B, T) to lattice units.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from ..common import PhysicsInputError, check_choice, check_count, check_positive, check_range
+
 LATTICES = ("square", "triangular")
 BOUNDARIES = ("periodic", "open")
-
-MU_0 = 4e-7 * math.pi  # vacuum permeability, T m / A (only used for documentation)
 
 # Primitive vectors and the nearest-neighbour bonds, each counted once: index offset
 # (dx, dy) from site i to its neighbour j.
@@ -71,35 +74,26 @@ class MicromagneticUnits:
     B_tesla: float
 
 
-def _check_finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    return value
-
-
 def _parse_boundary(boundary) -> tuple[str, str]:
     """'periodic', 'open', or one of them per axis as a pair."""
     pair = (boundary, boundary) if isinstance(boundary, str) else tuple(boundary)
-    if len(pair) != 2 or any(b not in BOUNDARIES for b in pair):
-        raise ValueError(
+    if len(pair) != 2:
+        raise PhysicsInputError(
             f"boundary must be one of {BOUNDARIES} or a pair of them (x, y), got {boundary!r}"
         )
+    for value in pair:
+        check_choice("boundary", value, BOUNDARIES)
     return pair  # type: ignore[return-value]
 
 
 def _parse_shape(shape, boundary: tuple[str, str]) -> tuple[int, int]:
     pair = (shape, shape) if np.isscalar(shape) else tuple(shape)
     if len(pair) != 2:
-        raise ValueError(f"shape must be an int or a pair (nx, ny), got {shape!r}")
+        raise PhysicsInputError(f"shape must be an int or a pair (nx, ny), got {shape!r}")
     out = []
     for axis, (n, b) in enumerate(zip(pair, boundary, strict=True)):
-        if int(n) != n:
-            raise ValueError(f"shape[{axis}] must be an integer, got {n!r}")
-        low = 3 if b == "periodic" else 1
-        if not low <= int(n) <= 4096:
-            raise ValueError(f"shape[{axis}] must be in [{low}, 4096] for a {b} axis, got {int(n)}")
-        out.append(int(n))
+        low = 3 if b == "periodic" else 1  # a periodic axis needs distinct neighbours
+        out.append(check_count(f"shape[{axis}] ({b} axis)", n, low, 4096))
     return out[0], out[1]
 
 
@@ -128,17 +122,13 @@ class SpinSystem:
         B: float = 0.0,
         boundary="periodic",
     ):
-        if lattice not in LATTICES:
-            raise ValueError(f"lattice must be one of {LATTICES}, got {lattice!r}")
-        self.lattice = lattice
+        self.lattice = check_choice("lattice", lattice, LATTICES)
         self.boundary = _parse_boundary(boundary)
         self.shape = _parse_shape(shape, self.boundary)
-        self.J = _check_finite("J", J)
-        if self.J <= 0:
-            raise ValueError(f"J must be > 0 (ferromagnetic exchange), got {self.J}")
-        self.D = _check_finite("D", D)
-        self.K = _check_finite("K", K)
-        self.B = _check_finite("B", B)
+        self.J = check_positive("J (ferromagnetic exchange)", J)
+        self.D = check_range("D", D)
+        self.K = check_range("K", K)
+        self.B = check_range("B", B)
         self.units: MicromagneticUnits | None = None
         self.bonds = self._make_bonds()
 
@@ -173,16 +163,12 @@ class SpinSystem:
         volume. The system is then expressed in units of J (so J = 1), and
         ``system.units`` keeps the joule and metre scales.
         """
-        for name, value in (("A", A), ("cell_size", cell_size)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be > 0, got {value}")
+        check_positive("A (J/m)", A)
+        check_positive("cell_size (m)", cell_size)
         thickness = cell_size if thickness is None else thickness
-        if not (math.isfinite(thickness) and thickness > 0):
-            raise ValueError(f"thickness must be > 0, got {thickness}")
-        if not (math.isfinite(Ms) and Ms >= 0):
-            raise ValueError(f"Ms must be >= 0 (A/m), got {Ms}")
-        if lattice not in LATTICES:
-            raise ValueError(f"lattice must be one of {LATTICES}, got {lattice!r}")
+        check_positive("thickness (m)", thickness)
+        check_range("Ms (A/m)", Ms, 0.0)
+        check_choice("lattice", lattice, LATTICES)
         geometry = 1.0 if lattice == "square" else math.sqrt(3.0)
         volume = SITE_AREA[lattice] * cell_size**2 * thickness
         J_joule = 2.0 * A * thickness / geometry
@@ -281,10 +267,10 @@ class SpinSystem:
         """Validate an (nx, ny, 3) spin array and return it normalized to |m| = 1."""
         m = np.asarray(m, dtype=float)
         if m.shape != (*self.shape, 3):
-            raise ValueError(f"{name} must have shape {(*self.shape, 3)}, got {m.shape}")
+            raise PhysicsInputError(f"{name} must have shape {(*self.shape, 3)}, got {m.shape}")
         norm = np.linalg.norm(m, axis=-1, keepdims=True)
         if not np.all(np.isfinite(norm)) or np.any(norm == 0):
-            raise ValueError(f"{name} must be finite and nonzero at every site")
+            raise PhysicsInputError(f"{name} must be finite and nonzero at every site")
         return m / norm
 
     def field_internal(self, s: np.ndarray) -> np.ndarray:
@@ -388,10 +374,8 @@ def lattice_helix_period(J: float, D: float, lattice: str = "square") -> float:
     sum_bonds [-J cos(q r_x) - |D| r_x sin(q r_x)]; on the square lattice its minimum is at
     tan q = |D| / J. For |D| << J both lattices give the continuum period 4 pi A / D.
     """
-    if lattice not in LATTICES:
-        raise ValueError(f"lattice must be one of {LATTICES}, got {lattice!r}")
-    if J <= 0:
-        raise ValueError(f"J must be > 0, got {J}")
+    check_choice("lattice", lattice, LATTICES)
+    check_positive("J", J)
     if D == 0:
         return math.inf
     a1, a2 = _PRIMITIVE[lattice]
