@@ -73,18 +73,23 @@ def use_yowasp_tools() -> None:
         os.environ.setdefault(variable, str(path))
 
 
-def output_dir(board_name: str, mode: str) -> Path:
+def output_dir(board_name: str, mode: str, seed: int | None = None) -> Path:
     b = board(board_name)
-    return BUILD_ROOT / (b.name if mode == b.default_mode else f"{b.name}-{mode}")
+    name = b.name if mode == b.default_mode else f"{b.name}-{mode}"
+    return BUILD_ROOT / (name if seed is None else f"{name}-seed{seed}")
 
 
-def build(board_name: str, mode: str | None = None, *, verbose: bool = False) -> dict:
+def build(
+    board_name: str, mode: str | None = None, *, seed: int | None = None, verbose: bool = False
+) -> dict:
+    """Synthesize, place and route one board's design; ``seed`` is nextpnr's placement
+    seed (Fmax moves by several percent between seeds: compare designs over a few)."""
     b = board(board_name)
     mode = b.mode(mode)
     config_name = b.config(mode)
     params = b.params(mode)
     top = BoardTop(b, mode)  # refuses a clock the PLL cannot make, before synthesis
-    out_dir = output_dir(b.name, mode)
+    out_dir = output_dir(b.name, mode, seed)
     use_yowasp_tools()
 
     # Old logs would explain a new failure wrongly.
@@ -99,7 +104,8 @@ def build(board_name: str, mode: str | None = None, *, verbose: bool = False) ->
             build_dir=str(out_dir),
             do_program=False,
             **synthesis_options(b),
-            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}",
+            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}"
+            + (f" --seed {seed}" if seed is not None else ""),
             verbose=verbose,
         )
     except subprocess.CalledProcessError as error:
@@ -107,6 +113,7 @@ def build(board_name: str, mode: str | None = None, *, verbose: bool = False) ->
     seconds = time.monotonic() - start
 
     report = make_report(b, mode, config_name, params, out_dir, top.clock_hz, seconds)
+    report["nextpnr_seed"] = seed
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if not report["timing_met"]:
         raise BuildError(
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qmatmul bitstream", description=__doc__)
     parser.add_argument("board", nargs="?", help=f"one of: {', '.join(BOARDS)}")
     parser.add_argument("--mode", help="weight mode (default: the board's own)")
+    parser.add_argument("--seed", type=int, help="nextpnr placement seed (own build directory)")
     parser.add_argument("--verbose", action="store_true", help="show the tools' output")
     args = parser.parse_args(argv)
     if not args.board:
@@ -212,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        report = build(args.board, args.mode, verbose=args.verbose)
+        report = build(args.board, args.mode, seed=args.seed, verbose=args.verbose)
     except (ValueError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -222,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['luts']}/{r['luts_available']} LUTs, {r['dsps']} DSPs, {r['brams']} BRAMs, "
         f"Fmax {r['fmax_mhz']} MHz for {r['target_mhz']} MHz, peak {r['peak_gmacs']} GMAC/s"
     )
-    print(f"wrote {r['bitstream']} and {output_dir(r['board'], r['weight_mode']) / 'report.json'}")
+    report_path = output_dir(r["board"], r["weight_mode"], args.seed) / "report.json"
+    print(f"wrote {r['bitstream']} and {report_path}")
     return 0
 
 

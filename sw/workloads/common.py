@@ -9,11 +9,13 @@ those steps the same everywhere:
   says "no significant difference" unless the t-test says otherwise at `SIGNIFICANCE`;
 - `cache_key`: a digest of a config dataclass, a seed and the source files the cached
   artefact depends on (a code change retrains; no hand-kept field list);
-- `write_json` and `pyplot`: results files and a headless matplotlib.
+- `write_json` and `pyplot`: results files and a headless matplotlib;
+- `int_list`: the argparse type of options such as ``--sizes 16,32,64``.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -143,3 +145,16 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """``"2,3,4"`` -> ``(2, 3, 4)``, as an argparse ``type`` (a bad list is a usage error)."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers"
+        ) from error
+    if not values:
+        raise argparse.ArgumentTypeError("the list is empty")
+    return values

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .backends import open_backend, open_with_ref
-from .common import format_table, mean_std, paired_comparison, pyplot, write_json
+from .common import format_table, int_list, mean_std, paired_comparison, pyplot, write_json
 
 DEFAULT_OUT = Path("build/digits")
 DEFAULT_SCHEMES = "uniform,sp1,sp2,codebook"
@@ -423,18 +423,6 @@ def format_sweep(sweep: dict) -> str:
 # ---- the command ---------------------------------------------------------------------------
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of ints"
-        ) from error
-    if not values:
-        raise argparse.ArgumentTypeError("the list is empty")
-    return values
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qmatmul run digits",
@@ -450,10 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bits", type=int, default=4, help="weight bits of the main table")
     parser.add_argument("--schemes", default=DEFAULT_SCHEMES, help="comma-separated schemes")
     parser.add_argument("--act-bits", type=int, default=8, help="activation bits (2..8)")
-    parser.add_argument("--hidden", type=_int_list, default=[64], help="hidden sizes, e.g. 64")
+    parser.add_argument("--hidden", type=int_list, default=[64], help="hidden sizes, e.g. 64")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--qat-epochs", type=int, default=TrainConfig.qat_epochs)
-    parser.add_argument("--sweep-bits", type=_int_list, default=[2, 3, 4])
+    parser.add_argument("--sweep-bits", type=int_list, default=[2, 3, 4])
     parser.add_argument("--splits", type=int, default=5, help="stratified re-splits in the sweep")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per split")
     parser.add_argument("--quick", action="store_true", help="sweep with one split and one seed")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import int_list
+
 SCHEME_ORDER = ("flexible-ep", "ep", "polynomial", "matdot", "replication", "uncoded")
 
 
@@ -46,18 +48,6 @@ class SweepConfig:
         return max(self.stragglers) if self.tolerance is None else self.tolerance
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of integers"
-        ) from error
-    if not values:
-        raise argparse.ArgumentTypeError("the list is empty")
-    return values
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .codes import SCHEMES
     from .straggle import STRAGGLER_MODES
@@ -75,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stragglers",
-        type=_int_list,
+        type=int_list,
         default=(0, 2, 4, 6),
         help="straggler counts to sweep, e.g. 0,2,4",
     )
@@ -95,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="4 trials, counts 0,3,6 (a minute or two on 2 cores)"
     )
-    parser.add_argument("--size", type=_int_list, default=(48, 64, 48), help="M,K,N of A @ B")
+    parser.add_argument("--size", type=int_list, default=(48, 64, 48), help="M,K,N of A @ B")
     parser.add_argument(
         "--field",
         type=int,
