@@ -190,3 +190,19 @@ def test_only_the_schemes_a_device_decodes_run_on_it(capsys):
     with Accelerator.open("ref") as device:
         every = parse_schemes(digits.DEFAULT_SCHEMES, 4)
         assert digits.schemes_on_device(every, device.info, 8, asked=False) == every
+
+
+@pytest.mark.parametrize(
+    ("target", "reference"),
+    [
+        ("sim", "ref"),
+        ("sim:icebreaker", "ref:icebreaker"),
+        ("sim:ulx3s-85f,stall=0.5,seed=3", "ref:ulx3s-85f"),
+        ("ref:icebreaker", "ref:icebreaker"),
+        ("serial:/dev/ttyUSB1,3000000", "ref"),
+    ],
+)
+def test_workloads_compare_a_device_with_the_reference_of_the_same_device(target, reference):
+    from sw.workloads.backends import reference_target
+
+    assert reference_target(target) == reference
