@@ -26,8 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .codes import check_codes
-from .reference import check_activations, check_depth, requantize
+from .reference import check_operands, requantize
 from .spec import LayerSpec, Requant
 
 
@@ -121,25 +120,6 @@ def max_block_columns(spec: LayerSpec, codes: np.ndarray, info) -> int:
     return max(1, width)
 
 
-def _check_operands(x, codes, spec: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The same checks, and the same errors, as `sw.kernel.matmul`."""
-    x = check_activations(x, spec)
-    codes = check_codes(codes, spec)
-    if codes.ndim != 2:
-        raise ValueError(f"codes must be 2-D (K, N), got shape {codes.shape}")
-    if x.shape[1] != codes.shape[0]:
-        raise ValueError(
-            f"x has K={x.shape[1]} columns but codes has K={codes.shape[0]} rows; they must match"
-        )
-    if spec.requant is not None and spec.requant.channels != codes.shape[1]:
-        raise ValueError(
-            f"requant has {spec.requant.channels} output channels but codes has "
-            f"N={codes.shape[1]} columns"
-        )
-    check_depth(x.shape[1], spec)
-    return x, codes
-
-
 def run_product(
     accelerator, spec: LayerSpec, codes, x, *, measure_cycles: bool = True
 ) -> tuple[np.ndarray, ProductReport]:
@@ -155,7 +135,7 @@ def run_product(
 
     The accelerator's loaded layer is replaced.
     """
-    x, codes = _check_operands(x, codes, spec)
+    x, codes = check_operands(x, codes, spec)
     (m, k), n = x.shape, codes.shape[1]
     macs = m * k * n
     if m == 0 or k == 0 or n == 0:

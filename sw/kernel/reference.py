@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import _as_int_array, decode, weight_range
+from .codes import _as_int_array, check_codes, decode_table, weight_range
 from .spec import LayerSpec, Requant, signed_range
 
 
@@ -89,26 +89,34 @@ def requantize(acc: np.ndarray, requant: Requant) -> np.ndarray:
     return np.clip(q, lo, hi).astype(np.int64)
 
 
+def check_operands(x, codes, spec: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, codes)`` as int64 after every check `matmul` makes: widths, shapes, the
+    requantization's channel count and the depth's worst case (`check_depth`)."""
+    x = check_activations(x, spec)
+    codes = check_codes(codes, spec)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be 2-D (K, N), got shape {codes.shape}")
+    if x.shape[1] != codes.shape[0]:
+        raise ValueError(
+            f"x has K={x.shape[1]} columns but codes has K={codes.shape[0]} rows; they must match"
+        )
+    if spec.requant is not None and spec.requant.channels != codes.shape[1]:
+        raise ValueError(
+            f"requant has {spec.requant.channels} output channels but codes has "
+            f"N={codes.shape[1]} columns"
+        )
+    check_depth(x.shape[1], spec)
+    return x, codes
+
+
 def matmul(x, codes, spec: LayerSpec) -> np.ndarray:
     """``y = requant(x @ decode(codes))``, bit-exact, as int64 of shape (M, N).
 
     ``x``: (M, K) integers of ``act_bits``; ``codes``: (K, N) codes of ``weight_bits``.
     Refuses (``AccumulatorOverflowError``) a K whose worst case could overflow.
     """
-    x = check_activations(x, spec)
-    weights = decode(codes, spec)
-    if weights.ndim != 2:
-        raise ValueError(f"codes must be 2-D (K, N), got shape {weights.shape}")
-    if x.shape[1] != weights.shape[0]:
-        raise ValueError(
-            f"x has K={x.shape[1]} columns but codes has K={weights.shape[0]} rows; they must match"
-        )
-    if spec.requant is not None and spec.requant.channels != weights.shape[1]:
-        raise ValueError(
-            f"requant has {spec.requant.channels} output channels but codes has "
-            f"N={weights.shape[1]} columns"
-        )
-    check_depth(x.shape[1], spec)
+    x, codes = check_operands(x, codes, spec)
+    weights = decode_table(spec)[codes]
     # int64 products and sums are exact: check_depth bounds them by 2**(acc_bits-1) <= 2**39.
     acc = x @ weights
     if spec.requant is None:
