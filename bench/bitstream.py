@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         board = BOARDS[name]
         # One build per distinct design: modes that share a config share a bitstream.
         first_mode_of = {}
-        for mode in args.mode or list(board.configs):
+        for mode in args.mode or list(board.modes):
             first_mode_of.setdefault(board.config(mode), mode)
         for config, mode in first_mode_of.items():
             print(f"{'collecting' if args.collect else 'building'} {name} ({mode}) ...", flush=True)

@@ -39,6 +39,7 @@ from sw.workloads.coded.codes import (  # noqa: E402
 )
 from sw.workloads.coded.design import expected_work, flexible_design, make_code  # noqa: E402
 from sw.workloads.coded.field import matmul_mod, next_prime  # noqa: E402
+from sw.workloads.common import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "coded.json"
 BLOCK = 32  # rows and columns of every block product in the decode-cost runs
@@ -255,8 +256,7 @@ def main() -> int:
     if not args.no_sweep:
         report["sweep"] = sweep(args.out)
     report["seconds"] = round(time.monotonic() - start, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    write_json(RESULTS, report)
     print(f"wrote {RESULTS} in {report['seconds']} s")
     return 0
 

@@ -18,7 +18,6 @@ load/run counts and cycles. Writes bench/results/compiler.json.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from sw.workloads.cnn.experiment import (  # noqa: E402
     load_data,
     trained_float,
 )
+from sw.workloads.common import write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "compiler.json"
 CACHE = Path(__file__).resolve().parent.parent / "build" / "cache"
@@ -147,8 +147,7 @@ def main() -> int:
         "large_products": products,
         "seconds": round(time.monotonic() - start, 1),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(RESULTS, report)
     for net in networks:
         print(
             f"{net['data']}: float {100 * net['float_accuracy']:.2f}%, program "

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sw.workloads.common import write_json  # noqa: E402
+
 CONFIGURATIONS = {
     "advection": ["--equation", "advection"],
     "heat": ["--equation", "heat"],
@@ -178,8 +180,7 @@ def main() -> int:
 
     def save() -> None:  # after every configuration: a killed run keeps what it finished
         report["seconds"] = time.perf_counter() - begin
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.out, report)
 
     for name in chosen:
         out = ROOT / "build/bench/pde" / name

@@ -21,6 +21,7 @@ from sw.device.configs import device
 from sw.device.payloads import (
     Counters,
     DeviceInfo,
+    acc_bytes,
     decode_results,
     encode_layer,
     encode_run,
@@ -148,7 +149,7 @@ async def bytes_beyond_the_receive_fifo_are_lost_and_the_device_recovers(_):
     fifo_depth = config()["fifo_depth"]
     stray = 3 * fifo_depth
     # Raw results, an answer four times as long as the stray bytes take to send.
-    m, width = min(info.m_max, 8), -(-info.acc_bits // 8)
+    m, width = min(info.m_max, 8), acc_bytes(info.acc_bits)
     n = min(info.channels, -(-4 * stray // (m * width)))
     product = product_for(info, np.random.default_rng(2), m, 4, n, requant=False)
     await host.transact(Op.LOAD_LAYER, encode_layer(product.spec, product.codes, info))

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sw.kernel import AccumulatorOverflowError, matmul, run_product
-from sw.kernel.random_layer import random_product
+from sw.kernel import AccumulatorOverflowError
 from sw.nn import CompileError, compile_model, layer_sizing, prepare_qat, round_channels
 from sw.nn.im2col import ConvGeometry
 from sw.nn.steps import divide_round
@@ -411,20 +410,3 @@ def test_cnn_program_is_bit_identical_on_sim(sim, ref):
     np.testing.assert_array_equal(on_sim, on_ref)
     for name, expected in ref_cycles.items():  # the cycle model, up to result-link waits
         assert expected > 0 and abs(sim_cycles[name] - expected) <= 0.02 * expected
-
-
-@pytest.mark.parametrize("m, k, n", [(4, 512, 512), (6, 1000, 6)], ids=["512x512", "1000-deep"])
-def test_large_products_are_bit_identical_on_sim(m, k, n, sim, ref):
-    """A 512x512 layer (its LOAD frame exceeds 65,535 bytes) and a 1000-deep layer
-    (K > k_max = 256) through `run_product`, on both backends."""
-    product = random_product(np.random.default_rng(k), m, k, n, mode="spx")
-    expected = matmul(product.x, product.codes, product.spec)
-    on_ref, ref_report = run_product(ref, product.spec, product.codes, product.x)
-    on_sim, sim_report = run_product(sim, product.spec, product.codes, product.x)
-    np.testing.assert_array_equal(on_ref, expected)
-    np.testing.assert_array_equal(on_sim, expected)
-    assert sim_report.loads == ref_report.loads > 1
-    info = ref.identify()
-    assert ref_report.k_blocks == math.ceil(k / info.k_max)
-    if n > info.channels:  # more column blocks than the channels alone need: frame bytes
-        assert ref_report.column_blocks > math.ceil(n / info.channels)

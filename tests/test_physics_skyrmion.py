@@ -522,8 +522,6 @@ def test_material_conversion_to_lattice_units():
     period = 4 * math.pi * material.A / material.D * 1e9
     assert mapping.helix_period_nm == pytest.approx(period, rel=0.02)
     assert coarse.helix_period_nm > 1.1 * period
-    # Shape anisotropy of a thin film: K_eff = K_u - mu0 Ms^2 / 2.
-    assert material.K_eff == pytest.approx(material.K_u - constants.mu_0 * material.Ms**2 / 2)
 
 
 def test_cli_thermal_and_material_modes(tmp_path, capsys):

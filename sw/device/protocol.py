@@ -25,7 +25,7 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass
 
-from amaranth.lib import data, enum
+from amaranth.lib import crc, data, enum
 
 HOST_SYNC = 0xA5
 DEVICE_SYNC = 0x5A
@@ -73,10 +73,6 @@ class WeightMode(enum.IntEnum, shape=8):
         except KeyError:
             raise ValueError(f"unknown weight mode {name!r}") from None
 
-    @property
-    def kernel_name(self) -> str:
-        return self.name.lower()
-
 
 # Statuses answered with op NONE and tag 0: the device could not read a frame's header.
 UNFRAMED_STATUSES = (Status.BAD_HEADER, Status.BAD_SYNC, Status.TIMEOUT)
@@ -116,14 +112,13 @@ def crc16(raw: bytes) -> int:
     return binascii.crc_hqx(bytes(raw), 0xFFFF)
 
 
+# The header CRC is the gateware's own (`amaranth.lib.crc`), so both sides share one definition.
+_CRC8 = crc.catalog.CRC8_SMBUS(data_width=8)
+
+
 def crc8(raw: bytes) -> int:
     """CRC-8/SMBUS (poly 0x07, init 0, no reflection, no final XOR)."""
-    crc = 0
-    for byte in bytes(raw):
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
+    return _CRC8.compute(bytes(raw))
 
 
 class ProtocolError(Exception):

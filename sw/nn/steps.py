@@ -218,14 +218,14 @@ class CoreStep(Step):
         else:
             weights = layer.integer_weights()
             bias_steps = layer.bias_steps(in_scale)
+        acc = self._channels_last(self._product(x, weights))
+        if execution.frozen is None:
             if execution.calibrating and not layer.output.calibrated:
                 with torch.no_grad():
-                    acc = self._channels_last(self._product(x, weights))
-                    real = acc if bias_steps is None else acc + bias_steps
+                    real = acc.detach() if bias_steps is None else acc.detach() + bias_steps
                     real = real * (in_scale * layer.weight_scales)
                     layer.output.calibrate(torch.relu(real) if layer.relu else real)
             requant = layer.requant(in_scale, layer.output.bits, execution.acc_bits)
-        acc = self._channels_last(self._product(x, weights))
         flat = acc.detach().reshape(-1, acc.shape[-1]).numpy().astype(np.int64)
         exact = torch.as_tensor(requantize(flat, requant), dtype=torch.float64).reshape(acc.shape)
         surrogate = None

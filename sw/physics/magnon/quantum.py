@@ -68,10 +68,6 @@ def single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _check_cutoff(name: str, value: int) -> int:
-    return check_count(name, value, 1)
-
-
 def suggested_cutoffs(params: MagnonParams, drive: float) -> tuple[int, int]:
     """Fock cutoffs (n_max, n_cavity) covering the largest stable mean-field state with margin.
 
@@ -543,10 +539,10 @@ def quantum_steady_state(
     """
     started = time.perf_counter()
     drive = check_drive(drive)
-    n_max = _check_cutoff("n_max", n_max)
+    n_max = check_count("n_max", n_max, 1)
     if n_cavity is None:
         n_cavity = suggested_cutoffs(params, drive)[1]
-    n_cavity = _check_cutoff("n_cavity", n_cavity)
+    n_cavity = check_count("n_cavity", n_cavity, 1)
     eigenvalue_count = check_count("eigenvalue_count", eigenvalue_count, 1, 10)
     method = _choose_method(check_choice("method", method, METHODS), n_max, n_cavity)
     dim = (n_max + 1) * (n_cavity + 1)
@@ -689,8 +685,8 @@ def branch_steady_state(
     shrinks, because the fluctuations around the branch stay O(1).
     """
     drive = check_drive(drive)
-    n_max = _check_cutoff("n_max", n_max)
-    n_cavity = _check_cutoff("n_cavity", n_cavity)
+    n_max = check_count("n_max", n_max, 1)
+    n_cavity = check_count("n_cavity", n_cavity, 1)
     broken = [b for b in steady_states(params, drive) if b.stable and b.name != "zero"]
     if not broken:
         raise PhysicsInputError(

@@ -29,7 +29,6 @@ _EXPORTS = {
     "prune_to_macs": "prune",
     "GFBS_BETA_WEIGHT": "scores",
     "batchnorm_layers": "scores",
-    "bn_taylor_scores": "scores",
     "gfbs_channel_scores": "scores",
     "gfbs_scores": "scores",
     "loss_gradients": "scores",

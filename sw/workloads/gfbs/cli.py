@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, config) -> int:
     """The sweep on ref, its analysis, figures and results.json, then the backend check."""
-    from sw.workloads.backends import open_backend
+    from sw.workloads.backends import open_backend, reference_target
     from sw.workloads.common import write_json
 
     from . import analysis, report
@@ -166,7 +166,7 @@ def run(args, config) -> int:
         f"seeds {list(config.seeds)}, rounded {list(config.rounded_criteria) or 'none'}; "
         f"sweep on ref, check on {args.backend}"
     )
-    with open_backend("ref") as ref:
+    with open_backend(reference_target(args.backend)) as ref:  # the device's own limits
         info = ref.identify()
         result = run_sweep(
             config, ref, path=args.path, cache=None if args.no_cache else DEFAULT_CACHE

@@ -91,7 +91,7 @@ def run_on_core(program, accelerator, data: TaskData, *, images: int | None = No
         images=count,
         cycles_per_image=float(sum(cycles.values())) / count,
         layer_cycles_per_image={name: float(c) / count for name, c in cycles.items()},
-        core_macs_per_image=int(sum(layer.macs_per_sample for layer in program.core_layers)),
+        core_macs_per_image=int(program.macs_per_sample),
         layer_shapes={layer.name: (int(layer.k), int(layer.n)) for layer in program.core_layers},
         layer_utilization={
             size.name: size.utilization for size in layer_sizing(program, accelerator.identify())

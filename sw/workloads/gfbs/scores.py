@@ -143,18 +143,3 @@ def gfbs_scores(
         grad = gamma_gradient(layer, name)
         scores[name] = gfbs_channel_scores(layer.weight, grad, layer.bias, beta_weight)
     return scores
-
-
-def bn_taylor_scores(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    loss_fn: LossFn | None = None,
-) -> dict[str, torch.Tensor]:
-    """``|gamma * dL/dgamma|`` of every BatchNorm channel, on one batch like `gfbs_scores`."""
-    layers = batchnorm_layers(model)
-    loss_gradients(model, inputs, targets, loss_fn)
-    return {
-        name: bn_taylor_channel_scores(layer.weight, gamma_gradient(layer, name))
-        for name, layer in layers.items()
-    }

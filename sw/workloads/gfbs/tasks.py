@@ -19,7 +19,6 @@ denoiser on the mean squared error between its output and the clean patch.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from torch import nn
 
 from sw.data import load_digits_dataset
 from sw.data.images import NOISE_SIGMAS, load_denoising_set, psnr
+from sw.data.mnist1d import load_mnist1d
 
 from .models import DnCNN, ResNet, VGGNet
 
@@ -46,10 +46,6 @@ class TaskData:
     y_train: torch.Tensor  # labels (int64) or clean patches
     x_test: torch.Tensor
     y_test: torch.Tensor
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
 
     @property
     def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -86,28 +82,6 @@ def _classification(name: str, task: str, dataset, shape) -> TaskData:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _mnist1d_dataset():
-    # One home for mnist1d: sw.data.mnist1d when it is there, its generator otherwise.
-    try:
-        from sw.data.mnist1d import load_mnist1d
-    except ImportError:
-        from mnist1d.data import get_dataset_args, make_dataset
-
-        from sw.data import Dataset
-
-        raw = make_dataset(get_dataset_args())
-        return Dataset(
-            "mnist1d",
-            raw["x"],
-            raw["y"].astype(np.int64),
-            raw["x_test"],
-            raw["y_test"].astype(np.int64),
-            (40,),
-        )
-    return load_mnist1d()
-
-
 def load_task(
     task: str, *, seed: int = 0, path=None, train_limit: int | None = None, quick: bool = False
 ) -> list[TaskData]:
@@ -120,7 +94,7 @@ def load_task(
     if task == "digits":
         sets = [_classification("digits", task, load_digits_dataset(seed), (1, 8, 8))]
     elif task == "mnist1d":
-        sets = [_classification("mnist1d", task, _mnist1d_dataset(), (1, 40))]
+        sets = [_classification("mnist1d", task, load_mnist1d(), (1, 40))]
     elif task == "denoise":
         sets = []
         for sigma in NOISE_SIGMAS[-1:] if quick else NOISE_SIGMAS:

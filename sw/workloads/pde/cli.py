@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..common import int_list
 from .equations import BOUNDARIES, EQUATIONS, get_equation
 from .grids import GRIDS
 
@@ -37,10 +38,7 @@ def _parameter_help() -> str:
 def _bits(text: str) -> tuple[int, ...]:
     if text.strip().lower() in ("", "none"):
         return ()
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--bits {text!r} is not a list of integers") from None
+    values = int_list(text)
     for value in values:
         if not 2 <= value <= 16:
             raise argparse.ArgumentTypeError(

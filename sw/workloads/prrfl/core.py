@@ -34,6 +34,7 @@ def core_scores(model: torch.nn.Module, shard: ClientShard, config: FederationCo
 
     from sw.driver import Accelerator
     from sw.nn import compile_model, prepare_qat, train_qat
+    from sw.workloads.backends import reference_target
 
     torch.set_num_threads(1)
     x_train = torch.from_numpy(shard.x_train)
@@ -48,27 +49,27 @@ def core_scores(model: torch.nn.Module, shard: ClientShard, config: FederationCo
     images = shard.x_test
     target = config.core_target or "ref"
     # post-training quantization alone, for reference (scored on ref)
-    ptq_program = compile_model(quantized, x_train[:2])
-    with Accelerator.open("ref") as ref:
+    # the bit-exact reference of the target's own device: it splits and refuses layers alike
+    with Accelerator.open(reference_target(target)) as ref:
+        ptq_program = compile_model(quantized, x_train[:2])
         ptq_logits, _ = ptq_program.run(ref, images, measure_cycles=False)
-    if config.core_qat_epochs:
-        train_qat(
-            quantized,
-            shard.x_train,
-            shard.y_train,
-            F.cross_entropy,
-            epochs=config.core_qat_epochs,
-            batch_size=QAT_BATCH,
-            lr=QAT_LR,
-            seed=config.seed * 1000 + shard.client,
-        )
-    program = compile_model(quantized, x_train[:2])
-    with Accelerator.open("ref") as ref:
+        if config.core_qat_epochs:
+            train_qat(
+                quantized,
+                shard.x_train,
+                shard.y_train,
+                F.cross_entropy,
+                epochs=config.core_qat_epochs,
+                batch_size=QAT_BATCH,
+                lr=QAT_LR,
+                seed=config.seed * 1000 + shard.client,
+            )
+        program = compile_model(quantized, x_train[:2])
         logits, cycles = program.run(ref, images, measure_cycles=True)
         info = ref.info
     fake_quant = program.fake_quant(images)
     target_identical = 1.0
-    if target != "ref":
+    if not target.startswith("ref"):
         with Accelerator.open(target) as device:
             device_logits, cycles = program.run(device, images, measure_cycles=True)
             info = device.info

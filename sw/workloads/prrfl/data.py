@@ -63,10 +63,6 @@ class ClientShard:
         """(C, H, W) or (C, L)."""
         return tuple(int(d) for d in self.x_train.shape[1:])
 
-    @property
-    def class_counts(self) -> list[int]:
-        return np.bincount(self.y_train, minlength=self.classes).tolist()
-
 
 # --------------------------------------------------------------------------- devices
 
