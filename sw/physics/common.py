@@ -113,3 +113,12 @@ def values_argument(name: str) -> Callable[[str], list[float]]:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
+
+
+def show_progress(items, enabled: bool, description: str, unit: str = "point", **options):
+    """``items`` behind a tqdm bar when ``enabled`` (tqdm imported only then)."""
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, unit=unit, **options)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..common import PhysicsInputError, check_choice, check_count
+from ..common import PhysicsInputError, check_choice, check_count, show_progress
 from .model import MagnonParams, check_drive
 from .observables import amplitude_grid, wigner_function, wigner_maxima
 from .quantum import QuantumSteadyState, quantum_steady_state, suggested_cutoffs
@@ -69,14 +69,6 @@ def converged_steady_state(
         if not cavity_ok:
             n_cavity = math.ceil(1.3 * n_cavity) + 2
     return state
-
-
-def _progress(items, enabled: bool, description: str):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=description, unit="point")
 
 
 @dataclass(frozen=True)
@@ -165,7 +157,7 @@ def gap_scan(
         raise PhysicsInputError("drives and kerr_values must be non-empty")
     family = [thermodynamic_family(params, k) for k in kerr_values]  # validates every K first
     grid = [(member, d) for member in family for d in drives]
-    return [gap_point(member, d, method) for member, d in _progress(grid, progress, "gaps")]
+    return [gap_point(member, d, method) for member, d in show_progress(grid, progress, "gaps")]
 
 
 @dataclass(frozen=True)
@@ -247,7 +239,7 @@ def quantum_order_parameter(
 ) -> OrderParameterCurve:
     """Exact K <m^dag m> of the steady state at each drive (:func:`converged_steady_state`)."""
     numbers, details = [], []
-    for drive in _progress(list(drives), progress, f"exact K={params.kerr:g}"):
+    for drive in show_progress(list(drives), progress, f"exact K={params.kerr:g}"):
         state = converged_steady_state(params, drive, method=method)
         numbers.append(params.kerr * state.magnon_number)
         details.append(
@@ -283,7 +275,7 @@ def wigner_order_parameter(
     """
     check_choice("start", start, ("vacuum", "broken"))
     numbers, errors = [], []
-    for drive in _progress(list(drives), progress, f"truncated Wigner K={params.kerr:g}"):
+    for drive in show_progress(list(drives), progress, f"truncated Wigner K={params.kerr:g}"):
         initial = (0j, 0j)
         if start == "broken":
             upper = [b for b in steady_states(params, drive) if b.name == "upper" and b.stable]
@@ -354,7 +346,7 @@ def wigner_snapshots(
     )
     grid = amplitude_grid(largest + 2.5, points)
     snapshots = []
-    for drive in _progress(drives, progress, f"Wigner functions K={params.kerr:g}"):
+    for drive in show_progress(drives, progress, f"Wigner functions K={params.kerr:g}"):
         state = converged_steady_state(params, drive, method=method)
         values = wigner_function(state.magnon_density_matrix, grid)
         stable = [b.magnon for b in steady_states(params, drive) if b.stable]

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, root
 
-from ..common import PhysicsInputError, check_positive
+from ..common import PhysicsInputError, check_positive, show_progress
 from .model import (
     Coefficients,
     MagnonParams,
@@ -533,11 +533,7 @@ def phase_diagram(
     order_parameter = np.full(phases.shape, np.nan)
     pending: list[tuple[int, int]] = []
     rows = range(len(values))
-    if progress:
-        from tqdm import tqdm
-
-        rows = tqdm(rows, desc=f"phase diagram ({param_name})", unit="row")
-    for i in rows:
+    for i in show_progress(rows, progress, f"phase diagram ({param_name})", unit="row"):
         for j, drive in enumerate(drives):
             branches = steady_states(param_sets[i], drive)
             found = _phase_from_branches(branches)

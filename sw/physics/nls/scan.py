@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import PhysicsInputError, check_choice
+from ..common import PhysicsInputError, check_choice, show_progress
 from .errors import ConcentrationError, ConvergenceError, ResolutionError, VanishingError
 from .solvers import NLSSolution, check_parameters, same_state, solve
 
@@ -163,12 +163,7 @@ def scan(
         parameters=dict(N=N, p=p, q=q, mu1=mu1, mu2=mu2, beta=beta, a=a, b=b),
     )
     options = {"check": "none", **solve_options}  # a scan compares points, not branches
-    iterator = values
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(values, desc=f"scan {vary}", unit="point")
-    for value in iterator:
+    for value in show_progress(values, progress, f"scan {vary}"):
         point_beta, point_a, point_b = _point_parameters(vary, value, beta, a, b)
         point = ScanPoint(value=value, beta=point_beta, a=point_a, b=point_b, status="ok")
         try:
@@ -265,13 +260,8 @@ def branch_map(
         point_beta, point_a, point_b = _point_parameters(vary, value, beta, a, b)
         check_parameters(N, p, q, mu1, mu2, point_beta, point_a, point_b)
     result = BranchMap(vary, dict(N=N, p=p, q=q, mu1=mu1, mu2=mu2, beta=beta, a=a, b=b))
-    iterator = values
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(values, desc=f"branches along {vary}", unit="point")
     options = {**solve_options, "check": "none"}
-    for value in iterator:
+    for value in show_progress(values, progress, f"branches along {vary}"):
         point_beta, point_a, point_b = _point_parameters(vary, value, beta, a, b)
         states, own_lowest = [], {}
         for method in METHODS:

@@ -48,7 +48,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..common import PhysicsInputError, check_choice, check_count, check_positive, check_range
+from ..common import (
+    PhysicsInputError,
+    check_choice,
+    check_count,
+    check_positive,
+    check_range,
+    show_progress,
+)
 from .model import SITE_AREA, SpinSystem, lattice_helix_period
 from .observables import topological_charge
 
@@ -393,12 +400,10 @@ def anneal(
     previous one's final spins: the field-cooling protocol when the temperatures decrease."""
     temperatures = [check_positive("temperature", t) for t in temperatures]
     runs, m = [], m0
-    items = enumerate(temperatures)
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(list(items), desc=f"anneal B={system.B:g}", unit="T", leave=False)
-    for index, temperature in items:
+    items = list(enumerate(temperatures))
+    for index, temperature in show_progress(
+        items, progress, f"anneal B={system.B:g}", unit="T", leave=False
+    ):
         run = monte_carlo(
             system, temperature, m, sweeps=sweeps, equilibration=equilibration,
             over_relaxation=over_relaxation, seed=seed + index,
@@ -476,12 +481,8 @@ def thermal_phase_diagram(
     names = ("charge", "magnetization", "energy_per_site", "specific_heat", "peak_structure_factor")
     arrays = {name: np.zeros(shape) for name in names}
     phase = np.empty(shape, dtype=object)
-    items = enumerate(B_values)
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(list(items), desc="T-B phase diagram", unit="field")
-    for i, B in items:
+    items = list(enumerate(B_values))
+    for i, B in show_progress(items, progress, "T-B phase diagram", unit="field"):
         at_field = system.with_couplings(B=float(B))
         runs = anneal(
             at_field, temperatures, initial_state(at_field, start, seed=seed), sweeps=sweeps,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.workloads.common import mean_std, paired_test
+from sw.workloads.common import SIGNIFICANCE, mean_std, paired_test
 
 from .data import FunnelSplit, SyntheticConfig, split_funnel, synthetic_funnel
 from .models import MODELS, ModelConfig, build_model
@@ -244,7 +244,7 @@ def summarize(runs: list[dict], names: list[str], steps: int, oracle_runs=None) 
     if reference in models and CALIBRATOR_ABLATION in models:
         share = paired(reference, CALIBRATOR_ABLATION, "violation_share", lower_is_better=True)
         size = paired(reference, CALIBRATOR_ABLATION, "violation_mean", lower_is_better=True)
-        significant = share["t_test_p"] < 0.05
+        significant = share["t_test_p"] < SIGNIFICANCE
         summary["calibrator"] = {
             "violation_share_with": models[reference]["violation_share"],
             "violation_share_without": models[CALIBRATOR_ABLATION]["violation_share"],
