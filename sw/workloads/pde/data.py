@@ -95,11 +95,16 @@ def generate(equation: Equation, config: DataConfig, seed: int) -> Dataset:
     return Dataset(config, grid, *trajectories)
 
 
+def data_key(config: DataConfig, seed: int) -> str:
+    """The cache key of a dataset: its configuration, seed and the code that makes it."""
+    return cache_key(asdict(config), seed=seed, sources=SOURCES)
+
+
 def load_dataset(equation: Equation, config: DataConfig, seed: int, cache_dir: Path | None):
     """The dataset from ``cache_dir`` if there, else generated (and cached)."""
     if cache_dir is None:
         return generate(equation, config, seed)
-    key = cache_key(asdict(config), seed=seed, sources=SOURCES)
+    key = data_key(config, seed)
     path = Path(cache_dir) / f"pde-data-{config.equation}-{key}.npz"
     if path.exists():
         saved = np.load(path)

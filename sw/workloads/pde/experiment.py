@@ -31,7 +31,7 @@ from sw.workloads.common import cache_key, write_json
 from . import report
 from .baselines import BaselineConfig, LinearStencil, PDEFind, train_full_state_mlp
 from .core import INPUT_BITS, CoreConfig, compile_step, core_rollout
-from .data import HORIZON, DataConfig, Dataset, load_dataset
+from .data import HORIZON, DataConfig, Dataset, data_key, load_dataset
 from .equations import Equation
 from .evaluate import at_step, compare, curve, relative_l2
 from .model import TrainConfig, load_model, rollout, save_model, train_nodal
@@ -119,9 +119,9 @@ def _evaluation(cache: Cache, key: str, compute):
     return errors, sample, extra
 
 
-def trained_model(dataset: Dataset, settings: Settings, data_key: str, cache: Cache):
+def trained_model(dataset: Dataset, settings: Settings, dataset_key: str, cache: Cache):
     config = settings.train_config()
-    key = cache_key(asdict(config), seed=settings.seed, sources=MODEL_SOURCES, extra=data_key)
+    key = cache_key(asdict(config), seed=settings.seed, sources=MODEL_SOURCES, extra=dataset_key)
     path = cache.path("model", key, ".pt")
     if cache.hit(path):
         model, training = load_model(path, dataset)
@@ -136,12 +136,12 @@ def prepared(settings: Settings, cache: Cache):
     """``(dataset, data key, model, training report, model key, seconds spent training)``:
     the dataset and the trained nodal model, from the cache when there."""
     data_config = settings.data_config()
-    data_key = cache_key(asdict(data_config), seed=settings.seed, sources=("sw/workloads/pde",))
+    dataset_key = data_key(data_config, settings.seed)
     dataset = load_dataset(settings.equation, data_config, settings.seed, settings.cache)
     start = time.perf_counter()
-    model, training, model_key, cached = trained_model(dataset, settings, data_key, cache)
+    model, training, model_key, cached = trained_model(dataset, settings, dataset_key, cache)
     seconds = 0.0 if cached else time.perf_counter() - start
-    return dataset, data_key, model, training, model_key, seconds
+    return dataset, dataset_key, model, training, model_key, seconds
 
 
 def _scored(prediction: np.ndarray, reference: np.ndarray):
@@ -154,7 +154,7 @@ def run(settings: Settings, out: Path) -> dict:
     cache = Cache(settings.cache, settings.retrain)
     equation = settings.equation
     data_config = settings.data_config()
-    dataset, data_key, model, training, model_key, seconds = prepared(settings, cache)
+    dataset, dataset_key, model, training, model_key, seconds = prepared(settings, cache)
     reference = dataset.test
     initial = reference[:, 0]
     timing = {"nodal_training": seconds, "data_and_training": time.perf_counter() - begin}
@@ -171,7 +171,7 @@ def run(settings: Settings, out: Path) -> dict:
 
     baseline_config = settings.baseline_config()
     base_key = cache_key(asdict(baseline_config), seed=settings.seed, sources=BASELINE_SOURCES,
-                         extra=data_key)  # fmt: skip
+                         extra=dataset_key)  # fmt: skip
     pde_find_equation: list[str] = []
     for name in settings.baselines:
         if name == "lstsq-stencil":
