@@ -52,8 +52,8 @@ class SimulatedDevice:
 
     def start(self, timeout: float = 30.0) -> str:
         """Start the simulator; return its terminal's path."""
-        binary = build_simulator(self.device_name)
-        command = [str(binary), f"--stall={self.stall}", f"--seed={self.seed}"]
+        command = self.command()
+        binary = command[0]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -66,6 +66,11 @@ class SimulatedDevice:
             raise DeviceTimeout(f"the simulator {binary} did not report its terminal")
         threading.Thread(target=self._collect_stderr, daemon=True).start()
         return path[0].strip()
+
+    def command(self) -> list[str]:
+        """The simulator's command line (a subclass may run another build of the device)."""
+        binary = build_simulator(self.device_name)
+        return [str(binary), f"--stall={self.stall}", f"--seed={self.seed}"]
 
     def _collect_stderr(self) -> None:
         for line in self.process.stderr:

@@ -38,7 +38,7 @@ WAIVER_FLAGS = tuple(f"-Wno-{name}" for name in VERILATOR_WAIVERS)
 MAKE_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 MODELS = Path(__file__).resolve().parent / "models"
 # Behavioural models of the vendor primitives a family's gateware instantiates.
-FAMILY_MODELS = {"ecp5": (MODELS / "MULT18X18D.v",), "ice40": (), None: ()}
+FAMILY_MODELS = {"ecp5": (MODELS / "MULT18X18D.v",), "ice40": (), "gowin": (), None: ()}
 
 
 class SimulationPlatform:
@@ -186,6 +186,7 @@ def build_executable(
     toplevel: str = "top",
     family: str | None = None,
     key=None,
+    extra_args=(),
 ) -> Path:
     """Build ``component`` with a C++ ``main_cpp`` into a standalone Verilator binary.
 
@@ -193,13 +194,17 @@ def build_executable(
     With ``key`` (a repr-able description of the design, e.g. its parameters), a build
     found under that key and the current gateware sources is reused without generating
     the Verilog again (seconds for a big array); ``component`` may then be a function
-    that makes it, called only when a build is needed.
+    that makes it, called only when a build is needed. ``extra_args`` (more Verilator
+    options, e.g. ``--coverage-toggle``) build a separate model under its own hash.
     """
 
     setup_verilator()
     models = model_sources(family)
     harness = Path(main_cpp).read_text()
     fixed = harness + repr(WAIVER_FLAGS) + "".join(path.read_text() for path in models)
+    # Extra Verilator options (e.g. --coverage-toggle) make a different model; without
+    # them the hash, and so every existing cached build, is unchanged.
+    fixed += repr(tuple(extra_args)) if extra_args else ""
     marker = None
     if key is not None:
         quick = hashlib.sha256((repr((key, family, toplevel)) + fixed + gateware_digest()).encode())
@@ -214,14 +219,16 @@ def build_executable(
         build_dir = BUILD_ROOT / f"{name}-{digest}"
         binary = build_dir / f"V{toplevel}"
         if not binary.exists():
-            _verilate(name, source, build_dir, toplevel, models, main_cpp)
+            verilate(name, source, build_dir, toplevel, models, main_cpp, extra_args)
         if marker is not None:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(str(binary))
     return binary
 
 
-def _verilate(name, source, build_dir, toplevel, models, main_cpp) -> None:
+def verilate(name, source, build_dir, toplevel, models, main_cpp, extra_args=()) -> None:
+    """Verilog ``source`` (with the primitive ``models`` and the C++ harness ``main_cpp``)
+    into the binary ``build_dir/V<toplevel>``; ``extra_args`` go to Verilator."""
     import subprocess
 
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -244,6 +251,7 @@ def _verilate(name, source, build_dir, toplevel, models, main_cpp) -> None:
         "-CFLAGS",
         "-O2",
         *WAIVER_FLAGS,
+        *extra_args,
         str(verilog_path),
         *(str(path) for path in models),
         str(Path(main_cpp).resolve()),

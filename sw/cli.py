@@ -19,6 +19,7 @@ COMMANDS = {
     "program": ("boards.program", "program a connected board with a built bitstream"),
     "bitstream": ("boards.build", "build a bitstream and its report for a board"),
     "demo": ("sw.workloads.demo", "the main job: the SP2 4-bit digits MLP on the simulated core"),
+    "energy": ("sw.energy.cli", "switching activity and energy per inference (or a board's)"),
 }
 WORKLOADS = {
     "digits": ("sw.workloads.digits", "handwritten digits MLP with quantized weights"),
