@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOARD ?=
 MODE ?=
+BAUD ?=
 
-.PHONY: install demo test sim lint format bitstream bench clean help
+.PHONY: install demo test test-all sim lint format bitstream bench clean help
 
 help:
 	@echo "make demo | test | sim | lint | bitstream BOARD=<board> | bench | install | clean"
@@ -25,6 +26,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+test-all: $(STAMP)  # also the larger boards' whole-device models (tests/conftest.py)
+	QMATMUL_ALL_DEVICES=1 $(PY) -m pytest -q
+
 sim: $(STAMP)
 	$(PY) -m sim
 
@@ -37,7 +41,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bitstream: $(STAMP)
-	$(PY) -m boards.build $(BOARD) $(if $(MODE),--mode $(MODE))
+	$(PY) -m boards.build $(BOARD) $(if $(MODE),--mode $(MODE)) $(if $(BAUD),--baud $(BAUD))
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -9,6 +9,8 @@ Measures, in one run:
 - for the board path: bytes per MAC of the protocol and the share of the link
   spent on framing for batches of 64 rows, against the UART bound of 3 Mbaud (8N1:
   10 bits per byte), using the iCEBreaker's device configuration;
+- every board's default design at 3, 6 and 12 Mbaud and USB full speed: end-to-end
+  MMAC/s of the digits MLP and a 256-deep layer (computed from bytes and cycles);
 - a fault run: random faults (stray bytes, truncated frames, garbage, late replies;
   `sim.faults`) injected over a long run of calls on `sim`, each result checked
   against the reference: wrong results (must be 0), calls recovered, calls that
@@ -30,7 +32,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim.faults import run_trials  # noqa: E402
-from sw.device.configs import DEFAULT_BAUD, device  # noqa: E402
+from sw.device.configs import (  # noqa: E402
+    BOARD_DEVICES,
+    DEFAULT_BAUD,
+    USB_FULL_SPEED,
+    device,
+    uart_link,
+)
 from sw.device.payloads import DeviceInfo, encode_layer, encode_run, result_bytes  # noqa: E402
 from sw.device.protocol import RESPONSE_OVERHEAD, Op, encode_request  # noqa: E402
 from sw.driver import Accelerator  # noqa: E402
@@ -148,6 +156,85 @@ def board_link(rng) -> dict:
     }
 
 
+# The links compared for every board: the UART at 3, 6 and 12 Mbaud and USB full speed
+# (the bulk ceiling of a CDC-ACM port; no board has the USB link built yet).
+LINKS = {
+    "uart 3 Mbaud": uart_link(3_000_000),
+    "uart 6 Mbaud": uart_link(6_000_000),
+    "uart 12 Mbaud": uart_link(12_000_000),
+    "usb full speed": USB_FULL_SPEED,
+}
+
+
+def run_traffic(acc, product) -> tuple[int, int]:
+    """Bytes on the link (requests and answers, the frames the driver sends) and device
+    cycles of ``product``'s RUNs on ``acc`` (a `ref:<board>`: the cycle model)."""
+    info = acc.identify()
+    acc.load_layer(product.spec, product.codes)
+    acc.matmul(product.x, measure_cycles=True)
+    width = result_bytes(product.spec.requant.out_bits if product.spec.requant else None,
+                         info.acc_bits)  # fmt: skip
+    sent = 0
+    for start in range(0, product.x.shape[0], info.m_max):
+        chunk = product.x[start : start + info.m_max]
+        request = encode_request(Op.RUN, encode_run(chunk, layer=1))
+        sent += len(request) + RESPONSE_OVERHEAD + chunk.shape[0] * product.codes.shape[1] * width
+    return sent, acc.last_run_cycles
+
+
+def boards_at_link_rates(rng) -> list[dict]:
+    """End-to-end MMAC/s of each board's default design at each link rate, from the bytes
+    its RUNs move and its device cycles: the digits MLP (64 -> 64 -> 10, layer by layer,
+    64 images) and a 256-deep layer (64 x 256 x 64). The link and the device take turns
+    (a RUN computes once its frame is in), so time = wire time + cycles / clock. The
+    pseudo-terminal of `sim` has no line rate, so this is computed, not timed."""
+    rows = []
+    for name in sorted(BOARD_DEVICES):
+        board = BOARD_DEVICES[name]
+        config = board.config_name(board.default_mode)
+        params = device(config)
+        mode = params.core.weight_modes[0]
+        acc_bits = params.core.acc_bits
+        workloads = {
+            "digits MLP": [
+                random_product(rng, BATCH, 64, 64, mode=mode, requant=True, acc_bits=acc_bits),
+                random_product(rng, BATCH, 64, 10, mode=mode, requant=True, acc_bits=acc_bits),
+            ],
+            "256-deep layer": [
+                random_product(
+                    rng, BATCH, min(256, params.k_max), 64, mode=mode, requant=True,
+                    acc_bits=acc_bits,
+                )
+            ],
+        }  # fmt: skip
+        with Accelerator.open(f"ref:{config}") as acc:
+            for workload, products in workloads.items():
+                traffic = [run_traffic(acc, product) for product in products]
+                sent = sum(t[0] for t in traffic)
+                cycles = sum(t[1] for t in traffic)
+                macs = sum(p.x.shape[0] * p.codes.shape[0] * p.codes.shape[1] for p in products)
+                compute = cycles / params.clock_hz
+                rows.append(
+                    {
+                        "board": name,
+                        "config": config,
+                        "workload": workload,
+                        "k": products[0].codes.shape[0],
+                        "macs": macs,
+                        "link_bytes": sent,
+                        "device_cycles": cycles,
+                        "clock_hz": params.clock_hz,
+                        "board_baud": board.baud,
+                        "mmacs_per_second": {
+                            link: macs / (rate.wire_seconds(sent) + compute) / 1e6
+                            for link, rate in LINKS.items()
+                        },
+                        "compute_only_mmacs_per_second": macs / compute / 1e6,
+                    }
+                )
+    return rows
+
+
 def fault_run(rng) -> dict:
     """Random faults among many checked calls on `sim`, the driver retrying as it does."""
     start = time.monotonic()
@@ -170,6 +257,7 @@ def main() -> int:
         "benchmark": "link",
         "sim": sim_throughput(rng),
         "board": board_link(rng),
+        "boards_at_link_rates": boards_at_link_rates(rng),
         "faults": fault_run(rng),
         "seconds": round(time.monotonic() - start, 1),
     }
@@ -196,6 +284,13 @@ def main() -> int:
     print(
         f"worst framing share: {board['worst_framing_share']:.2%} (target < {FRAMING_TARGET:.0%})"
     )
+    print("end to end MMAC/s at " + ", ".join(LINKS) + " (computed from bytes and cycles):")
+    for r in report["boards_at_link_rates"]:
+        rates = " / ".join(f"{v:.2f}" for v in r["mmacs_per_second"].values())
+        print(
+            f"  {r['board']:>12} {r['workload']:>15}: {rates}  "
+            f"(compute alone {r['compute_only_mmacs_per_second']:.0f})"
+        )
     faults = report["faults"]
     print(
         f"fault run: {faults['calls']} calls, faults {faults['faults']}: wrong results "

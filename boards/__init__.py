@@ -11,19 +11,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
-from amaranth_boards.ulx3s import ULX3S_85F_Platform
+from amaranth_boards.ulx3s import (
+    ULX3S_12F_Platform,
+    ULX3S_25F_Platform,
+    ULX3S_45F_Platform,
+    ULX3S_85F_Platform,
+)
 
 from sw.device.configs import BOARD_DEVICES, BoardDevices
 from sw.device.params import TopParams
 
+from .gowin import TangNano9kPlatform, TangNano20kPlatform
 
-class ULX3S85FPlatform(ULX3S_85F_Platform):
+
+def _build_without_openfpgaloader(platform: type) -> type:
     """amaranth-boards' ULX3S asks for openFPGALoader even to build; building needs
     only Yosys, nextpnr and ecppack (programming checks for its tool itself)."""
 
-    @property
-    def required_tools(self):
-        return [tool for tool in super().required_tools if tool != "openFPGALoader"]
+    class Platform(platform):
+        @property
+        def required_tools(self):
+            return [tool for tool in super().required_tools if tool != "openFPGALoader"]
+
+    Platform.__name__ = Platform.__qualname__ = platform.__name__.replace("_", "")
+    return Platform
+
+
+ULX3S12FPlatform = _build_without_openfpgaloader(ULX3S_12F_Platform)
+ULX3S25FPlatform = _build_without_openfpgaloader(ULX3S_25F_Platform)
+ULX3S45FPlatform = _build_without_openfpgaloader(ULX3S_45F_Platform)
+ULX3S85FPlatform = _build_without_openfpgaloader(ULX3S_85F_Platform)
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,11 @@ class Board:
     programmer_env: str  # environment variable that overrides the programmer
     synth_opts: str = ""
     busy_led: int | None = 0
+    # The fastest UART rate the board's USB bridge takes (bits per second). 3 Mbaud:
+    # the ULX3S's FT231X (its data sheet's limit); the Tang Nano 9K's BL702 (reported to
+    # run clean at 3 Mbaud; sipeed/TangNano-9K-example#7); the 20K's BL616 (assumed the
+    # same, not measured).
+    max_baud: int = 3_000_000
 
     @property
     def devices(self) -> BoardDevices:
@@ -77,6 +99,7 @@ BOARDS: dict[str, Board] = {
         programmer=("iceprog",),
         programmer_env="ICEPROG",
         synth_opts="-dsp",  # DSPs for the requantizer's multiply (and uniform PEs)
+        max_baud=12_000_000,  # FT2232H: 12 MHz / n baud
     ),
     "ulx3s-85f": Board(
         name="ulx3s-85f",
@@ -85,6 +108,33 @@ BOARDS: dict[str, Board] = {
         programmer=("openFPGALoader", "-b", "ulx3s"),
         programmer_env="OPENFPGALOADER",
     ),
+    **{
+        name: Board(
+            name=name,
+            platform=platform,
+            bitstream_suffix=".bit",
+            programmer=("openFPGALoader", "-b", "ulx3s"),
+            programmer_env="OPENFPGALOADER",
+        )
+        for name, platform in (
+            ("ulx3s-12f", ULX3S12FPlatform),
+            ("ulx3s-25f", ULX3S25FPlatform),
+            ("ulx3s-45f", ULX3S45FPlatform),
+        )
+    },
+    **{
+        name: Board(
+            name=name,
+            platform=platform,
+            bitstream_suffix=".fs",
+            programmer=("openFPGALoader", "-b", name),
+            programmer_env="OPENFPGALOADER",
+        )
+        for name, platform in (
+            ("tangnano9k", TangNano9kPlatform),
+            ("tangnano20k", TangNano20kPlatform),
+        )
+    },
 }
 assert set(BOARDS) == set(BOARD_DEVICES), "every board needs both records"
 

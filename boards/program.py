@@ -1,7 +1,7 @@
 """`qmatmul program --board B`: load a built bitstream onto a connected board.
 
 Uses the board's usual programmer (iceprog for the iCEBreaker, openFPGALoader for
-the ULX3S; override with ICEPROG / OPENFPGALOADER). Says exactly what is missing:
+the ULX3S and the Tang Nanos; override with ICEPROG / OPENFPGALOADER). Says exactly what is missing:
 the bitstream (build it first), the programmer (how to get it), or the board.
 """
 
@@ -28,13 +28,15 @@ INSTALL_HINTS = {
 }
 
 
-def program_command(board_name: str, mode: str | None = None) -> list[str]:
+def program_command(board_name: str, mode: str | None = None, baud: int | None = None) -> list[str]:
     b = board(board_name)
     mode = mode or b.default_mode
-    bitstream = output_dir(b.name, mode) / f"{DESIGN_NAME}{b.bitstream_suffix}"
+    bitstream = output_dir(b.name, mode, baud=baud) / f"{DESIGN_NAME}{b.bitstream_suffix}"
     if not bitstream.exists():
-        hint = f"make bitstream BOARD={b.name}" + (
-            f" MODE={mode}" if mode != b.default_mode else ""
+        hint = (
+            f"make bitstream BOARD={b.name}"
+            + (f" MODE={mode}" if mode != b.default_mode else "")
+            + (f" BAUD={baud}" if baud is not None and baud != b.devices.baud else "")
         )
         raise ProgramError(f"no bitstream at {bitstream}; build it first with `{hint}`")
     tool = os.environ.get(b.programmer_env, b.programmer[0])
@@ -47,8 +49,8 @@ def program_command(board_name: str, mode: str | None = None) -> list[str]:
     return [tool, *b.programmer[1:], str(bitstream)]
 
 
-def program(board_name: str, mode: str | None = None) -> None:
-    command = program_command(board_name, mode)
+def program(board_name: str, mode: str | None = None, baud: int | None = None) -> None:
+    command = program_command(board_name, mode, baud)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -62,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qmatmul program", description=__doc__)
     parser.add_argument("--board", required=True, help=f"one of: {', '.join(BOARDS)}")
     parser.add_argument("--mode", help="weight mode of the build (default: the board's own)")
+    parser.add_argument("--baud", type=int, help="UART rate of the build (default: the board's)")
     args = parser.parse_args(argv)
     try:
-        program(args.board, args.mode)
+        program(args.board, args.mode, args.baud)
     except (ValueError, ProgramError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

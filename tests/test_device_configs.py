@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import simulated_devices
 
 from sw.device.configs import DEVICES
 from sw.driver import Accelerator
@@ -36,7 +37,7 @@ def outcome(acc, product):
     return acc.matmul(product.x, measure_cycles=True), acc.last_run_cycles
 
 
-@pytest.mark.parametrize("name", BOARD_CONFIGS)
+@pytest.mark.parametrize("name", simulated_devices(BOARD_CONFIGS))
 def test_board_designs_agree_with_ref(name):
     rng = np.random.default_rng(sorted(DEVICES).index(name))
     with Accelerator.open(f"sim:{name}") as sim, Accelerator.open(f"ref:{name}") as ref:
@@ -72,7 +73,7 @@ def test_board_designs_agree_with_ref(name):
         assert ran >= 2, f"{name} ran only {ran} kinds of layer"
 
 
-@pytest.mark.parametrize("name", sorted(DEVICES))
+@pytest.mark.parametrize("name", simulated_devices(sorted(DEVICES)))
 def test_the_matmul_command_works_on_every_device(name, capsys):
     from sw.cli import main
 

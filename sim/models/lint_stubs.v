@@ -33,5 +33,31 @@ module EHXPLLL #(
 endmodule
 module IB (input wire I, output wire O);
 endmodule
+module SB_PLL40_2F_PAD #(
+    parameter [31:0] DIVF = 0, parameter [31:0] DIVQ = 0, parameter [31:0] DIVR = 0,
+    parameter FEEDBACK_PATH = "SIMPLE", parameter [31:0] FILTER_RANGE = 0,
+    parameter PLLOUT_SELECT_PORTA = "GENCLK", parameter PLLOUT_SELECT_PORTB = "GENCLK"
+) (
+    inout wire PACKAGEPIN, input wire BYPASS, input wire RESETB,
+    output wire PLLOUTGLOBALA, output wire PLLOUTGLOBALB, output wire LOCK
+);
+endmodule
+// Gowin (boards/gowin.py): the pads Amaranth's Gowin platform uses, and the rPLL.
+module IBUF (input wire I, output wire O);
+endmodule
+module TBUF (input wire I, input wire OEN, output wire O);
+endmodule
+module rPLL #(
+    parameter CLKFB_SEL = "internal", parameter DYN_FBDIV_SEL = "false",
+    parameter DYN_IDIV_SEL = "false", parameter DYN_ODIV_SEL = "false",
+    parameter [31:0] FBDIV_SEL = 0, parameter FCLKIN = "100.0", parameter [31:0] IDIV_SEL = 0,
+    parameter [31:0] ODIV_SEL = 8
+) (
+    input wire CLKIN, input wire CLKFB, input wire RESET, input wire RESET_P,
+    input wire [5:0] FBDSEL, input wire [5:0] IDSEL, input wire [5:0] ODSEL,
+    input wire [3:0] PSDA, input wire [3:0] DUTYDA, input wire [3:0] FDLY,
+    output wire CLKOUT, output wire LOCK
+);
+endmodule
 module OBZ (input wire I, input wire T, output wire O);
 endmodule

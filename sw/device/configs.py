@@ -28,11 +28,61 @@ SIM = TopParams(
 
 
 @dataclass(frozen=True)
+class Link:
+    """How bytes cross between host and board: the kind of link, its line rate, and what
+    one payload byte costs on the line.
+
+    ``wire_bits_per_byte`` is 10 for a UART's 8N1 (start bit, 8 data bits, stop bit); for
+    USB it is the line rate over the payload rate the bus can carry at most."""
+
+    kind: str  # "uart" or "usb-fs"
+    bits_per_second: int  # line rate (the baud rate of a UART)
+    wire_bits_per_byte: float
+
+    def __post_init__(self):
+        if self.kind not in LINK_KINDS:
+            raise ValueError(f"link kind={self.kind!r} must be one of {LINK_KINDS}")
+        if self.bits_per_second <= 0 or self.wire_bits_per_byte < 8:
+            raise ValueError(
+                f"a link needs bits_per_second > 0 (got {self.bits_per_second}) and at least "
+                f"8 wire bits per byte (got {self.wire_bits_per_byte})"
+            )
+
+    @property
+    def bytes_per_second(self) -> float:
+        """Payload bytes per second with the line busy all the time."""
+        return self.bits_per_second / self.wire_bits_per_byte
+
+    def wire_seconds(self, n_bytes: int) -> float:
+        """Seconds the line takes to carry ``n_bytes`` payload bytes back to back (no
+        host or driver latency: a lower bound on the real transfer time)."""
+        if n_bytes < 0:
+            raise ValueError(f"n_bytes={n_bytes} must be >= 0")
+        return n_bytes * self.wire_bits_per_byte / self.bits_per_second
+
+
+LINK_KINDS = ("uart", "usb-fs")
+UART_WIRE_BITS = 10  # 8N1: start, 8 data, stop
+
+
+def uart_link(baud: int) -> Link:
+    """A UART at ``baud`` bits per second, 8N1."""
+    return Link("uart", baud, UART_WIRE_BITS)
+
+
+# USB full speed (12 Mbit/s) as a CDC-ACM serial port carries its data in bulk
+# transfers: at most 19 packets of 64 bytes in each 1 ms frame (USB 2.0, table 5-10), so
+# at most 1,216,000 payload bytes a second, ~9.87 line bits per byte (packet, token and
+# handshake overhead and bit stuffing). Not built into any board yet (LUNA, issue 24).
+USB_FULL_SPEED = Link("usb-fs", 12_000_000, 12_000_000 / (19 * 64 * 1000))
+
+
+@dataclass(frozen=True)
 class BoardDevices:
     """What one board is built as: its clock, its link, and a device per weight mode."""
 
     board: str
-    family: str  # "ice40" or "ecp5"
+    family: str  # "ice40", "ecp5" or "gowin"
     clock_hz: int  # the core clock; its PLL must make it exactly (boards/clocks.py)
     baud: int
     default_mode: str
@@ -46,6 +96,11 @@ class BoardDevices:
             m: replace(p, clock_hz=self.clock_hz, family=self.family) for m, p in self.modes.items()
         }
         object.__setattr__(self, "modes", fixed)
+
+    @property
+    def link(self) -> Link:
+        """The host link this board is built with (`Link`)."""
+        return uart_link(self.baud)
 
     def config_name(self, mode: str) -> str:
         if mode not in self.modes:
@@ -123,6 +178,77 @@ BOARD_DEVICES: dict[str, BoardDevices] = {
     ),
 }
 
+
+def _multiplier_array(
+    rows: int,
+    cols: int,
+    *,
+    acc_bits: int = 32,
+    k_max: int = 256,
+    m_max: int = 64,
+    channels: int = 256,
+) -> TopParams:
+    """A design of ``rows`` x ``cols`` PEs on DSP multipliers, in the multiplier modes
+    (uniform and codebook share it); by default the 85F's widths and buffers."""
+    core = CoreParams(
+        rows=rows,
+        cols=cols,
+        act_bits=8,
+        weight_bits=4,
+        acc_bits=acc_bits,
+        channels=channels,
+        weight_modes=("uniform", "codebook"),
+    )
+    return TopParams(core, k_max=k_max, m_max=m_max)
+
+
+def _multiplier_board(name: str, family: str, clock_hz: int, design: TopParams) -> BoardDevices:
+    """A board whose one design runs both multiplier modes (``uniform`` is its default)."""
+    return BoardDevices(
+        board=name,
+        family=family,
+        clock_hz=clock_hz,
+        baud=DEFAULT_BAUD,
+        default_mode="uniform",
+        modes={"uniform": design, "codebook": design},
+    )
+
+
+# The smaller ULX3S dies: same board, pins, 25 MHz oscillator, PLL, clock and UART as
+# the 85F, so the same 84.375 MHz. Each array takes one MULT18X18D per PE, and the
+# requantizer's multiply and the RUN response length take three more (147 on the 85F's
+# 12 x 12). LFE5U-25F (24k LUTs, 28 MULT18X18D, 56 DP16KD): 5 x 5 = 25 + 3 = 28.
+# LFE5U-45F (44k LUTs, 72 MULT18X18D, 108 DP16KD): 8 x 8 = 64 + 3 = 67 (a 69th PE would
+# not make a rectangle). LFE5U-12F is the 25F's die sold with a smaller budget (12k
+# LUTs, 28 MULT18X18D, 32 DP16KD; nextpnr places it on the 25F's chip database, so
+# `boards.build` checks the budget itself): the 25F's array with half the buffers.
+BOARD_DEVICES["ulx3s-12f"] = _multiplier_board(
+    "ulx3s-12f", "ecp5", 84_375_000, _multiplier_array(5, 5, k_max=128, m_max=32, channels=128)
+)
+BOARD_DEVICES["ulx3s-25f"] = _multiplier_board(
+    "ulx3s-25f", "ecp5", 84_375_000, _multiplier_array(5, 5)
+)
+BOARD_DEVICES["ulx3s-45f"] = _multiplier_board(
+    "ulx3s-45f", "ecp5", 84_375_000, _multiplier_array(8, 8)
+)
+# Sipeed Tang Nano 9K (GW1NR-9: 8640 LUT4s, 20 18 x 18 multipliers, 26 x 18 kbit BSRAM)
+# and 20K (GW2AR-18: 20736 LUT4s, 48 multipliers, 46 BSRAM), 27 MHz oscillators, a UART
+# to the onboard USB debugger (BL702 / BL616). Yosys's synth_gowin puts an 8 x 8 PE
+# multiply on a 9 x 9 half of a multiplier block, so the 20K's 48 blocks hold 8 x 8 PEs
+# beside the requantizer's multiplies (70 of 96 halves). The 9K is short of LUTs, not
+# multipliers: its 4 x 4 array with a 24-bit accumulator takes 81% of them. Clocks
+# are rPLL outputs that divide to 3 Mbaud exactly, below nextpnr's Fmax
+# (docs/boards.md has the builds).
+BOARD_DEVICES["tangnano9k"] = _multiplier_board(
+    "tangnano9k", "gowin", 54_000_000,
+    _multiplier_array(4, 4, acc_bits=24, k_max=128, m_max=32, channels=64),
+)  # fmt: skip
+BOARD_DEVICES["tangnano20k"] = _multiplier_board(
+    "tangnano20k", "gowin", 72_000_000,
+    _multiplier_array(8, 8, k_max=256, m_max=32, channels=128),
+)  # fmt: skip
+
+
 DEVICES: dict[str, TopParams] = {"sim": SIM} | {
     board.config_name(mode): params
     for board in BOARD_DEVICES.values()
@@ -134,3 +260,16 @@ def device(name: str) -> TopParams:
     if name not in DEVICES:
         raise ValueError(f"unknown device {name!r}; known devices: {', '.join(sorted(DEVICES))}")
     return DEVICES[name]
+
+
+def board_link(board: str, baud: int | None = None) -> Link:
+    """The link of ``board`` as built by default, or with its UART at ``baud``."""
+    if board not in BOARD_DEVICES:
+        known = ", ".join(sorted(BOARD_DEVICES))
+        raise ValueError(f"unknown board {board!r}; known boards: {known}")
+    return BOARD_DEVICES[board].link if baud is None else uart_link(baud)
+
+
+def wire_seconds(board: str, n_bytes: int, baud: int | None = None) -> float:
+    """Seconds ``n_bytes`` payload bytes take on ``board``'s link (see `Link.wire_seconds`)."""
+    return board_link(board, baud).wire_seconds(n_bytes)

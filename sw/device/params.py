@@ -179,7 +179,7 @@ class CoreParams:
             raise ValueError(f"{reason} and this layer could overflow it: {error}") from None
 
 
-FAMILIES = ("ice40", "ecp5")
+FAMILIES = ("ice40", "ecp5", "gowin")
 
 
 @dataclass(frozen=True)
