@@ -28,10 +28,11 @@ from sw.device.payloads import (
     CYCLE_COUNTERS,
     ERROR_COUNTER_BASE,
     EVENT_COUNTERS,
+    REPEAT_HEADER,
     DeviceInfo,
     acc_bytes,
 )
-from sw.device.protocol import NO_TAG, RESPONSE_HEADER, Op, Status
+from sw.device.protocol import NO_TAG, RESPONSE_HEADER, Op, Status, layout_bytes
 
 from .buffer import BankedRAM
 from .core import MatmulCore
@@ -111,13 +112,25 @@ class Top(wiring.Component):
         # The payload goes to the loader the op names; any other op has no payload, so
         # its bytes are taken and the frame answered BAD_LENGTH (UNKNOWN_OPCODE first).
         extra_bytes = Signal()
+        # REPEAT's payload is its count, little-endian: the bytes shift in from the top.
+        repeat_bytes = Signal(range(layout_bytes(REPEAT_HEADER) + 2))
+        repeat_header = Signal(REPEAT_HEADER)
         with m.If(receiver.frame_start):
-            m.d.sync += extra_bytes.eq(0)
+            m.d.sync += [extra_bytes.eq(0), repeat_bytes.eq(0)]
         with m.Switch(op):
             with m.Case(Op.LOAD_LAYER):
                 wiring.connect(m, receiver.payload, layer_loader.payload)
             with m.Case(Op.RUN):
                 wiring.connect(m, receiver.payload, run_loader.payload)
+            with m.Case(Op.REPEAT):
+                m.d.comb += receiver.payload.ready.eq(1)
+                with m.If(receiver.payload.valid):
+                    m.d.sync += [
+                        repeat_header.eq(
+                            Cat(repeat_header.as_value()[8:], receiver.payload.payload)
+                        ),
+                        repeat_bytes.eq(Mux(repeat_bytes.all(), repeat_bytes, repeat_bytes + 1)),
+                    ]
             with m.Default():
                 m.d.comb += receiver.payload.ready.eq(1)
                 with m.If(receiver.payload.valid):
@@ -198,6 +211,7 @@ class Top(wiring.Component):
             bump_status(Status.TIMEOUT)
 
         run_active = Signal()  # from the first buffer read to the last result out of the core
+        run_done = Signal()
         with m.If(run_active):
             with m.If(~run_cycles.all()):
                 m.d.sync += run_cycles.eq(run_cycles + 1)
@@ -205,6 +219,7 @@ class Top(wiring.Component):
                 m.d.sync += stall_cycles.eq(stall_cycles + 1)
             with m.If(~sequencer.busy & ~core.busy):
                 m.d.sync += run_active.eq(0)
+                m.d.comb += run_done.eq(1)
         # A RUN starts a cycle after the decision, from a register: the sequencer's loop
         # counters are far from the decision logic. The run is counted then, a cycle
         # after frames_ok (one event per cycle).
@@ -213,7 +228,25 @@ class Top(wiring.Component):
         with m.If(start_run):
             bump(EVENT_COUNTERS.index("runs"))
             m.d.sync += [run_active.eq(1), run_cycles.eq(0), stall_cycles.eq(0)]
-        m.d.comb += sequencer.run.start.eq(start_run)
+        # REPEAT: the last RUN again, `repeats_left` times. Each one starts the cycle after
+        # the one before has ended, like a RUN after its decision, so the counter grows by
+        # exactly one RUN's count per repeat; the results are dropped (`repeating`).
+        ran = Signal()  # a RUN of the loaded layer has filled the activation buffer
+        repeating = Signal()
+        repeats_left = Signal(16)
+        next_repeat = Signal()
+        repeat_tag = Signal(8)
+        m.d.sync += next_repeat.eq(0)
+        with m.If(next_repeat):
+            m.d.sync += [run_active.eq(1), repeats_left.eq(repeats_left - 1)]
+        with m.If(repeating & run_done):
+            with m.If(repeats_left == 0):
+                m.d.sync += repeating.eq(0)
+            with m.Else():
+                m.d.sync += next_repeat.eq(1)
+        with m.If(repeating):
+            m.d.comb += serializer.bytes.ready.eq(1)
+        m.d.comb += sequencer.run.start.eq(start_run | next_repeat)
 
         # ---- responses ----------------------------------------------------------------
         NO_PAYLOAD, IDENTIFY_BYTES, COUNTER_BYTES, RESULT_BYTES = range(4)
@@ -297,6 +330,16 @@ class Top(wiring.Component):
                         loader_error.eq(Mux(extra_bytes, Status.BAD_LENGTH, Status.OK)),
                         loader_complete.eq(1),
                     ]
+                with m.Case(Op.REPEAT):
+                    count_bytes = layout_bytes(REPEAT_HEADER)
+                    with m.If(repeat_bytes > count_bytes):
+                        m.d.comb += loader_error.eq(Status.BAD_LENGTH)
+                    with m.Elif(repeat_bytes == count_bytes):
+                        with m.If(repeat_header.count == 0):
+                            m.d.comb += loader_error.eq(Status.BAD_PARAM)
+                        with m.Elif(~ran):
+                            m.d.comb += loader_error.eq(Status.NO_LAYER)
+                    m.d.comb += loader_complete.eq(repeat_bytes == count_bytes)
                 with m.Default():
                     m.d.comb += [loader_error.eq(Status.UNKNOWN_OPCODE), loader_complete.eq(1)]
             with m.If(~receiver.crc_ok):
@@ -322,6 +365,7 @@ class Top(wiring.Component):
                         m.d.comb += [reset_requested.eq(1), events.clear.eq(1)]
                         m.d.sync += [
                             layer_valid.eq(0),
+                            ran.eq(0),
                             run_active.eq(0),
                             run_cycles.eq(0),
                             stall_cycles.eq(0),
@@ -332,16 +376,29 @@ class Top(wiring.Component):
                             active.eq(layer_loader.layer),
                             active_tag.eq(tag),
                             layer_valid.eq(1),
+                            ran.eq(0),
                             active_bank.eq(~active_bank),
                         ]
                         respond(op, tag, Status.OK)
                     with m.Case(Op.RUN):
-                        m.d.sync += start_run.eq(1)
+                        m.d.sync += [start_run.eq(1), ran.eq(1)]
                         respond(op, tag, Status.OK, run_loader.response_length[:16], RESULT_BYTES)
+                    with m.Case(Op.REPEAT):
+                        # The first repeat starts like a RUN but keeps no result source;
+                        # the answer goes out when the last one has ended.
+                        m.d.sync += [
+                            start_run.eq(1),
+                            repeating.eq(1),
+                            repeats_left.eq(repeat_header.count - 1),
+                            repeat_tag.eq(tag),
+                            source.eq(NO_PAYLOAD),
+                        ]
+        with m.If(repeating & run_done & (repeats_left == 0)):
+            respond(Op.REPEAT, repeat_tag, Status.OK)
 
         # The receiver hunts for the next frame once the answer has gone out.
         m.d.comb += [
-            receiver.resume.eq(~responder.busy & ~send),
+            receiver.resume.eq(~responder.busy & ~send & ~repeating),
             self.idle.eq(~receiver.busy & ~responder.busy & ~run_active),
         ]
         return m

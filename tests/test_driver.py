@@ -349,3 +349,39 @@ def test_the_matmul_command_checks_sim_against_ref(capsys):
     assert "backend      sim" in out and "matches ref  yes" in out and "bit exact" in out
     assert main(["matmul", "--backend", "ref", "--m", "2"]) == 0
     assert "self-check" in capsys.readouterr().out
+
+
+# ---- REPEAT: the last RUN again on chip -----------------------------------------------
+
+
+def test_repeat_runs_the_last_run_again_and_counts_its_cycles(sim, ref):
+    rng = np.random.default_rng(21)
+    product = random_product(rng, 9, 30, 7, mode="spx", requant=True)
+    counted = []
+    for acc in (sim, ref):
+        acc.load_layer(product.spec, product.codes)
+        with pytest.raises(DeviceError, match="NO_LAYER"):  # no RUN of this layer yet
+            acc.repeat_product(2)
+        expected = acc.matmul(product.x, measure_cycles=True)
+        one_run = acc.last_run_cycles
+        counted.append(acc.repeat_product(7))
+        assert counted[-1] == 7 * one_run  # back to back, one RUN's count each
+        assert acc.counters().stall_cycles == 0  # the results are dropped, not sent
+        np.testing.assert_array_equal(acc.matmul(product.x), expected)  # still the layer
+        for bad in (0, 65536, 2.0):
+            with pytest.raises(ValueError, match="repeat count"):
+                acc.repeat_product(bad)
+    assert counted[0] == counted[1]  # the device and the cycle model
+
+
+def test_bad_repeat_frames_get_their_status(sim, loaded):
+    sim.matmul(loaded.x)
+    for payload, status in (
+        (b"\x05", Status.BAD_LENGTH),  # one byte of two
+        (b"\x05\x00\x00", Status.BAD_LENGTH),
+        (b"\x00\x00", Status.BAD_PARAM),  # a count of 0
+        (b"\x03\x00", Status.OK),
+    ):
+        assert send(sim, encode_request(Op.REPEAT, payload)).status == status
+    assert sim.counters().run_cycles > 0
+    assert_still_works(sim, loaded)

@@ -200,20 +200,34 @@ def test_estimate_refuses_bad_clock():
 # ---- the board flow --------------------------------------------------------------------------
 
 
-def test_board_flow_names_the_missing_repeat_command():
+def test_board_flow_repeats_on_chip_with_entered_currents(sim, ref):
+    """The flow on the simulated device and on ref: the REPEAT command's cycles are the
+    repeats times one RUN's, and the energy arithmetic follows them."""
     import numpy as np
 
-    from sw.driver import Accelerator
     from sw.kernel.random_layer import random_product
 
-    product = random_product(np.random.default_rng(0), 4, 16, 4, mode="uniform")
-    with Accelerator.open("ref") as accelerator:
-        assert not hasattr(accelerator, "repeat_product")  # until the device command lands
-        with pytest.raises(MeasurementError, match="repeat_product"):
-            measure_board(
-                accelerator, product.spec, product.codes, product.x,
-                repeats=10, volts=1.2, currents=(1.0, 2.0),
-            )  # fmt: skip
+    product = random_product(np.random.default_rng(0), 4, 16, 4, mode="uniform", requant=True)
+    results = [
+        measure_board(
+            accelerator,
+            product.spec,
+            product.codes,
+            product.x,
+            repeats=10,
+            volts=1.2,
+            currents=(1.0, 2.0),
+        )  # fmt: skip
+        for accelerator in (sim, ref)
+    ]
+    assert results[0].cycles == results[1].cycles > 0
+    ref.matmul(product.x, measure_cycles=True)
+    assert results[1].cycles == 10 * ref.last_run_cycles
+    expected = (2.0 - 1.0) * 1e-3 * 1.2 * results[0].cycles / sim.info.clock_hz / 10
+    assert results[0].energy_per_product_j == pytest.approx(expected)
+    with pytest.raises(MeasurementError, match="--repeat must be in 1..65535"):
+        measure_board(ref, product.spec, product.codes, product.x, repeats=0, volts=1.2,
+                      currents=(1.0, 2.0))  # fmt: skip
 
 
 def test_currents_and_sensor_errors(tmp_path):

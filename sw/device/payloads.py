@@ -251,6 +251,23 @@ def encode_run(x: np.ndarray, layer: int) -> bytes:
     return header + np.ascontiguousarray(x, dtype=np.int8).tobytes()
 
 
+# ---- REPEAT ----------------------------------------------------------------------------
+
+# REPEAT runs the device's last RUN (its rows, still in the activation buffer, through the
+# same layer) `count` more times back to back, dropping the results: a current meter then
+# sees the array compute, not the UART. Its run_cycles counter covers every repeat.
+REPEAT_HEADER = data.StructLayout({"count": 16})
+REPEAT_COUNT_RANGE = (1, (1 << 16) - 1)
+
+
+def encode_repeat(count: int) -> bytes:
+    """REPEAT payload: how many times to run the last RUN again (1..65535)."""
+    low, high = REPEAT_COUNT_RANGE
+    if not isinstance(count, int) or not low <= count <= high:
+        raise ValueError(f"repeat count={count!r} must be an int in {low}..{high}")
+    return pack(REPEAT_HEADER, {"count": count})
+
+
 def result_bytes(out_bits: int | None, acc_bits: int) -> int:
     """Bytes per result on the wire: 1 or 2 when requantized, else the accumulator's."""
     if out_bits is None:

@@ -41,6 +41,8 @@ class Op(enum.IntEnum, shape=8):
     RUN = 0x03
     COUNTERS = 0x04
     RESET = 0x05
+    # 0x06 is kept for LOAD_NETWORK (whole networks on the device, protocol v3).
+    REPEAT = 0x07  # the last RUN again, N times on chip, its results dropped
 
 
 class Status(enum.IntEnum, shape=8):

@@ -36,6 +36,7 @@ from sw.device.payloads import (
     check_layer,
     decode_results,
     encode_layer,
+    encode_repeat,
     encode_run,
     layer_result_bytes,
 )
@@ -81,6 +82,16 @@ class SerialBackend:
     def counters(self) -> Counters:
         return Counters.decode(self.link.transact(Op.COUNTERS))
 
+    def repeat(self, count: int, seconds: float) -> None:
+        """REPEAT: the last RUN ``count`` more times; its answer comes when all are done,
+        about ``seconds`` from now, so the wait is that much longer."""
+        timeout = self.link.timeout
+        self.link.timeout = timeout + seconds
+        try:
+            self.link.transact(Op.REPEAT, encode_repeat(count))
+        finally:
+            self.link.timeout = timeout
+
     def reset(self) -> None:
         self.layer_tag = None
         self.link.transact(Op.RESET)
@@ -97,11 +108,13 @@ class RefBackend:
         self.spec: LayerSpec | None = None
         self.codes: np.ndarray | None = None
         self.layer_tag: int | None = None
+        self.last_run_cycles: int | None = None  # of the last RUN of the loaded layer
         self._counters = dict.fromkeys(Counters.names(), 0)
 
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
         check_layer(spec, *codes.shape, self.info)  # the check the device path makes
         self.spec, self.codes, self.layer_tag = spec, codes, 1
+        self.last_run_cycles = None
         self._counters["frames_ok"] += 1
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
@@ -113,7 +126,17 @@ class RefBackend:
         self._counters.update(run_cycles=cycles, stall_cycles=0)
         self._counters["runs"] += 1
         self._counters["frames_ok"] += 1
+        self.last_run_cycles = cycles
         return matmul(x, self.codes, self.spec)
+
+    def repeat(self, count: int, seconds: float) -> None:
+        encode_repeat(count)  # the same range check as the device path
+        if self.last_run_cycles is None:
+            raise DeviceError(Op.REPEAT, Status.NO_LAYER)
+        # As on the device: each repeat counts one RUN's cycles; the command one run.
+        self._counters.update(run_cycles=count * self.last_run_cycles, stall_cycles=0)
+        self._counters["runs"] += 1
+        self._counters["frames_ok"] += 1
 
     def counters(self) -> Counters:
         self._counters["frames_ok"] += 1  # as on the device: the request counts itself
@@ -121,7 +144,7 @@ class RefBackend:
 
     def reset(self) -> None:
         self._counters = dict.fromkeys(Counters.names(), 0)
-        self.spec = self.codes = self.layer_tag = None
+        self.spec = self.codes = self.layer_tag = self.last_run_cycles = None
 
     def close(self) -> None:
         pass
@@ -217,6 +240,20 @@ class Accelerator:
 
     def counters(self) -> Counters:
         return self._reliably(self.backend.counters)
+
+    def repeat_product(self, n: int) -> int:
+        """Run the device's last RUN (the last chunk of the last `matmul`) ``n`` more times
+        on chip, back to back, its results dropped; return the ``run_cycles`` counter, the
+        cycles of all ``n``. For measuring power with the array busy rather than the link
+        (`qmatmul energy --board`): the answer comes when the repeats are done."""
+        if self.spec is None:
+            raise RuntimeError("no layer loaded: call load_layer(spec, codes) and matmul first")
+        encode_repeat(n)  # ValueError for a count outside 1..65535
+        info = self.info
+        longest = run_cycles(self.rows_per_run(), self.k, self.n, info.rows, info.cols,
+                             latencies=info.latencies)  # fmt: skip
+        self.backend.repeat(n, n * longest / info.clock_hz)
+        return self.counters().run_cycles
 
     def reset(self) -> None:
         """Clear the device's counters and its layer."""

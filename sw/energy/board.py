@@ -2,12 +2,12 @@
 
 The flow (`measure_board`): load a layer and run it once (the device keeps the inputs),
 read the idle current, then have the device repeat the product N times on chip
-(`Accelerator.repeat_product(n) -> cycles`, a device command) while the current is read
+(`Accelerator.repeat_product(n) -> cycles`, the device's REPEAT command) while the current is read
 again; energy per product = (I_active - I_idle) x V x t_active / N, plus the idle share
 if asked. The current comes from the user (`--current-ma idle,active`, or a prompt) or
 from an INA219 / INA226 shunt monitor on Linux I2C (`/dev/i2c-N`), read with plain ioctl
-(I2C_SLAVE) and no extra package. Without a board, a sensor or the repeat command the
-flow stops with an error that names what is missing.
+(I2C_SLAVE) and no extra package. Without a board or a sensor the flow stops with an
+error that names what is missing.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sw.device.payloads import REPEAT_COUNT_RANGE
+
 I2C_SLAVE = 0x0703  # linux/i2c-dev.h
-REPEAT_METHOD = "repeat_product"
 
 
 class MeasurementError(ValueError):
@@ -106,15 +107,6 @@ def parse_currents(text: str) -> tuple[float, float]:
     return idle, active
 
 
-def require_repeat(accelerator) -> None:
-    """The device command the flow needs; a clear error while the driver lacks it."""
-    if not hasattr(accelerator, REPEAT_METHOD):
-        raise MeasurementError(
-            f"the driver has no Accelerator.{REPEAT_METHOD}(n) (the device command that repeats "
-            "the loaded product on chip); it comes with the hardware rework of issue 21"
-        )
-
-
 @dataclass(frozen=True)
 class BoardResult:
     idle_ma: float
@@ -163,25 +155,28 @@ def measure_board(
 ) -> BoardResult:
     """Load ``(spec, codes)``, run ``x`` once, then measure idle and ``repeats`` on-chip
     repeats. ``currents`` (mA, entered) or ``sensor`` (read during each window)."""
-    if repeats < 1:
-        raise MeasurementError(f"--repeat must be at least 1, got {repeats}")
     if volts <= 0:
         raise MeasurementError(f"volts must be positive, got {volts}")
     if currents is None and sensor is None:
         raise MeasurementError("give the currents (--current-ma IDLE,ACTIVE) or a sensor (--i2c)")
-    require_repeat(accelerator)
+    if not 1 <= repeats <= REPEAT_COUNT_RANGE[1]:
+        raise MeasurementError(
+            f"--repeat must be in 1..{REPEAT_COUNT_RANGE[1]} (one REPEAT command), got {repeats}"
+        )
     accelerator.load_layer(spec, codes)
+    # The device repeats its last RUN: the product measured is one RUN's rows.
+    x = x[: accelerator.rows_per_run()]
     accelerator.matmul(x)
     if sensor is not None:
         idle = sensor.mean_ma(idle_seconds)
-        cycles, samples = _sampled(sensor, lambda: getattr(accelerator, REPEAT_METHOD)(repeats))
+        cycles, samples = _sampled(sensor, lambda: accelerator.repeat_product(repeats))
         if not samples:
             raise MeasurementError(
                 f"{repeats} repeats ended before the sensor read once: raise --repeat"
             )
         active = sum(samples) / len(samples)
     else:
-        cycles = int(getattr(accelerator, REPEAT_METHOD)(repeats))
+        cycles = accelerator.repeat_product(repeats)
         idle, active = currents
     return BoardResult(
         idle_ma=idle,

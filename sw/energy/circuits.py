@@ -66,6 +66,13 @@ def count_toggles(name: str, component, cycles: int) -> list[NetToggles]:
     binary = build_executable(
         f"toggles-{name}", component, CLOCKED_HARNESS, extra_args=COVERAGE_ARGS
     )
+    points = run_clocked(binary, cycles, read_coverage)
+    return keep_physical(points, (binary.parent / "top.v").read_text())
+
+
+def run_clocked(binary: Path, cycles: int, read):
+    """Run a `CLOCKED_HARNESS` model for ``cycles`` clock cycles; ``read(path)`` of the
+    coverage file it writes."""
     with tempfile.TemporaryDirectory(prefix="qmatmul-toggles-") as folder:
         coverage = Path(folder) / "coverage.dat"
         subprocess.run(
@@ -73,8 +80,7 @@ def count_toggles(name: str, component, cycles: int) -> list[NetToggles]:
             check=True,
             capture_output=True,
         )
-        points = read_coverage(coverage)
-    return keep_physical(points, (binary.parent / "top.v").read_text())
+        return read(coverage)
 
 
 def math_toggles_per_cycle(cycles: int = 4096) -> float:

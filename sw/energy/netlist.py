@@ -191,12 +191,11 @@ def uncovered_cell_models(build_dir: Path) -> Path:
 def synthesize_and_count(name: str, component, cycles: int, *, dsp: bool) -> dict[str, float]:
     """Cell output toggles per cycle of a small clocked ``component`` (clk and rst only)
     synthesized for iCE40, with (``dsp``) or without SB_MAC16 multipliers."""
-    import tempfile
 
     from sim.runner import BUILD_ROOT, setup_verilator, to_verilog, verilate
 
     from .activity import COVERAGE_ARGS
-    from .circuits import CLOCKED_HARNESS
+    from .circuits import CLOCKED_HARNESS, run_clocked
 
     setup_verilator()
     rtl = to_verilog(component, "top")
@@ -210,14 +209,8 @@ def synthesize_and_count(name: str, component, cycles: int, *, dsp: bool) -> dic
             f"netlist-{name}", netlist, build_dir, "top", (uncovered_cell_models(build_dir),),
             CLOCKED_HARNESS, (*COVERAGE_ARGS, *NETLIST_VERILATOR_ARGS),
         )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="qmatmul-toggles-") as folder:
-        coverage = Path(folder) / "coverage.dat"
-        subprocess.run(
-            [str(binary), f"+cycles={cycles}", f"+coverage_file={coverage}"],
-            check=True,
-            capture_output=True,
-        )
-        counts = cell_toggles(coverage, (build_dir / "top.v").read_text())
+    netlist_source = (build_dir / "top.v").read_text()
+    counts = run_clocked(binary, cycles, lambda coverage: cell_toggles(coverage, netlist_source))
     return {cell_class: count / cycles for cell_class, count in counts.items()}
 
 
