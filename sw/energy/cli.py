@@ -114,6 +114,7 @@ def devices_for(device: str, schemes) -> dict:
     each weight mode (schemes the board has no build for are left out with a note)."""
     from sw.device.configs import BOARD_DEVICES
     from sw.device.configs import device as check_device
+    from sw.workloads.digits import why_not_decoded
 
     if device not in BOARD_DEVICES:
         check_device(device)  # an unknown name fails here
@@ -124,12 +125,10 @@ def devices_for(device: str, schemes) -> dict:
         if scheme.weight_mode not in board.modes:
             print(f"note: {scheme.label} left out: {device} has no {scheme.weight_mode} build")
             continue
-        params = board.modes[scheme.weight_mode]
-        codebook = [0] * (1 << scheme.bits) if scheme.weight_mode == "codebook" else None
-        try:  # the check the digits workload makes (a fixed SP2 decoder has no SP1)
-            params.core.check_weights(scheme.layer_spec(act_bits=8, codebook=codebook))
-        except ValueError as error:
-            print(f"note: {scheme.label} left out: {error}")
+        # The check the digits workload makes (a fixed SP2 decoder has no SP1).
+        problem = why_not_decoded(scheme, board.modes[scheme.weight_mode].core, act_bits=8)
+        if problem is not None:
+            print(f"note: {scheme.label} left out: {problem}")
             continue
         chosen[scheme] = board.config_name(scheme.weight_mode)
     if not chosen:

@@ -484,6 +484,16 @@ def main(argv: list[str] | None = None) -> int:
     return run(args, dataset, schemes, config)
 
 
+def why_not_decoded(scheme, core_params, act_bits: int) -> str | None:
+    """Why a core with ``core_params`` cannot decode ``scheme``'s codes, or None if it can."""
+    codebook = [0] * (1 << scheme.bits) if scheme.weight_mode == "codebook" else None
+    try:
+        core_params.check_weights(scheme.layer_spec(act_bits=act_bits, codebook=codebook))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def schemes_on_device(schemes, info, act_bits: int, *, asked: bool) -> list:
     """The schemes whose codes the device decodes (a fixed-SPx iCEBreaker design has only
     SP2). A scheme asked for by name that it cannot run is an error; of the default list,
@@ -491,13 +501,11 @@ def schemes_on_device(schemes, info, act_bits: int, *, asked: bool) -> list:
     params = info.core_params()
     runnable = []
     for scheme in schemes:
-        codebook = [0] * (1 << scheme.bits) if scheme.weight_mode == "codebook" else None
-        try:
-            params.check_weights(scheme.layer_spec(act_bits=act_bits, codebook=codebook))
-        except ValueError as error:
+        problem = why_not_decoded(scheme, params, act_bits)
+        if problem is not None:
             if asked:
-                raise ValueError(f"{scheme.label} cannot run on this device: {error}") from None
-            print(f"note: {scheme.label} left out: {error}")
+                raise ValueError(f"{scheme.label} cannot run on this device: {problem}")
+            print(f"note: {scheme.label} left out: {problem}")
             continue
         runnable.append(scheme)
     if not runnable:
