@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also count toggles on the synth_ice40 netlist of single-mode 4x4 designs",
     )  # fmt: skip
     board.add_argument("--board", help="measure a board on this serial port (serial:PORT)")
-    board.add_argument("--repeat", type=int, default=100_000, help="on-chip repeats")
+    board.add_argument("--repeat", type=int, default=50_000, help="on-chip repeats (1..65535)")
     board.add_argument("--current-ma", help="measured currents 'IDLE,ACTIVE' in mA")
     board.add_argument("--i2c", help="shunt monitor 'ina219|ina226:BUS[:ADDR[:OHMS]]'")
     board.add_argument("--volts", type=float, default=1.2, help="voltage of the measured rail")
