@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 BOARD ?=
 MODE ?=
 BAUD ?=
+LINK ?=
 
 .PHONY: install demo test test-all sim lint format bitstream bench clean help
 
@@ -41,7 +42,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bitstream: $(STAMP)
-	$(PY) -m boards.build $(BOARD) $(if $(MODE),--mode $(MODE)) $(if $(BAUD),--baud $(BAUD))
+	$(PY) -m boards.build $(BOARD) $(if $(MODE),--mode $(MODE)) $(if $(BAUD),--baud $(BAUD)) $(if $(LINK),--link $(LINK))
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

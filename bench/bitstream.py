@@ -10,6 +10,7 @@ minutes each on two cores; ``--board`` and ``--mode`` pick a subset.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -27,13 +28,17 @@ TARGETS = {"icebreaker": 1.2, "ulx3s-85f": 12.0}
 PEER = {"icebreaker": 0.61, "ulx3s-85f": 5.8}
 
 
-def measured_report(name: str, mode: str, collect: bool) -> tuple[dict | None, str]:
+def measured_report(
+    name: str, mode: str, collect: bool, link: str | None = None
+) -> tuple[dict | None, str]:
     """The report.json of one build, made now or (``collect``) by an earlier run."""
-    report_path = output_dir(name, mode) / "report.json"
-    problem = f"no {report_path}; run `make bitstream BOARD={name} MODE={mode}`"
+    report_path = output_dir(name, mode, link=link) / "report.json"
+    problem = f"no {report_path}; run `make bitstream BOARD={name} MODE={mode}`" + (
+        f" LINK={link}" if link else ""
+    )
     if not collect:
         try:
-            return build(name, mode), ""
+            return build(name, mode, link=link), ""
         except BuildError as error:  # a timing miss still writes its report
             problem = str(error)
     if report_path.exists():
@@ -41,10 +46,23 @@ def measured_report(name: str, mode: str, collect: bool) -> tuple[dict | None, s
     return None, problem
 
 
+def _key(report: dict) -> tuple[str, str, str]:
+    """A build is a board, a device configuration and a link (reports from before the
+    link was recorded are of the board's own)."""
+    link = report.get("link") or BOARDS[report["board"]].link(None)
+    return report["board"], report["config"], link
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--board", action="append", help="board(s) to build (default: all)")
     parser.add_argument("--mode", action="append", help="weight mode(s) (default: all)")
+    parser.add_argument(
+        "--link",
+        action="append",
+        choices=("uart", "usb-fs"),
+        help="host link(s) (default: each board's own; a board without it is skipped)",
+    )
     parser.add_argument(
         "--collect",
         action="store_true",
@@ -54,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     previous = json.loads(RESULTS.read_text())["builds"] if RESULTS.exists() else []
-    builds = {(r["board"], r["config"]): r for r in previous if "config" in r}
+    builds = {_key(r): r for r in previous if "config" in r}
     start = time.monotonic()
     for name in args.board or list(BOARDS):
         board = BOARDS[name]
@@ -62,13 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         first_mode_of = {}
         for mode in args.mode or list(board.modes):
             first_mode_of.setdefault(board.config(mode), mode)
-        for config, mode in first_mode_of.items():
-            print(f"{'collecting' if args.collect else 'building'} {name} ({mode}) ...", flush=True)
-            report, problem = measured_report(name, mode, args.collect)
+        links = [link for link in args.link or [board.link(None)] if link in board.links]
+        for (config, mode), link in itertools.product(first_mode_of.items(), links):
+            what = f"{name} ({mode}, {link})"
+            print(f"{'collecting' if args.collect else 'building'} {what} ...", flush=True)
+            report, problem = measured_report(name, mode, args.collect, link)
             if problem and not (args.collect and report):
                 print(f"  {problem}")
             if report is None:  # did not fit, or never built: nothing measured
-                builds[(name, config)] = {"board": name, "config": config, "error": problem}
+                failed = {"board": name, "config": config, "link": link, "error": problem}
+                builds[_key(failed)] = failed
                 continue
             # Issue 3 set peak targets for its two boards only (None for the others).
             report["target_peak_gmacs"] = TARGETS.get(name)
@@ -77,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             report["peak_target_met"] = name in TARGETS and (
                 report["timing_met"] and report["peak_gmacs"] >= TARGETS[name]
             )
-            builds[(name, config)] = report
+            builds[_key(report)] = report
             print(
                 f"  {report['array']} {report['luts']} LUTs ({report['luts_per_mac']}/MAC), "
                 f"{report['dsps']} DSPs, Fmax {report['fmax_mhz']} MHz for "
@@ -89,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "bitstream",
-                "builds": sorted(builds.values(), key=lambda r: (r["board"], r["config"])),
+                "builds": sorted(builds.values(), key=_key),
                 "seconds": round(time.monotonic() - start, 1),
             },
             indent=2,

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from boards import BOARDS  # noqa: E402
 from sim.faults import run_trials  # noqa: E402
 from sw.device.configs import (  # noqa: E402
     BOARD_DEVICES,
@@ -157,13 +158,21 @@ def board_link(rng) -> dict:
 
 
 # The links compared for every board: the UART at 3, 6 and 12 Mbaud and USB full speed
-# (the bulk ceiling of a CDC-ACM port; no board has the USB link built yet).
+# (the bulk ceiling of a CDC-ACM port: the OrangeCrabs' link and the ULX3S's second
+# port). A link a board cannot be built with (a UART faster than its bridge takes, or
+# none at all on the OrangeCrab; USB where it has no FPGA-side port) gets no figure.
 LINKS = {
     "uart 3 Mbaud": uart_link(3_000_000),
     "uart 6 Mbaud": uart_link(6_000_000),
     "uart 12 Mbaud": uart_link(12_000_000),
     "usb full speed": USB_FULL_SPEED,
 }
+
+
+def buildable(board: str, link) -> bool:
+    """Whether ``board`` can be built with ``link`` (`boards.BOARDS`' links and bridge)."""
+    b = BOARDS[board]
+    return link.kind in b.links and (link.kind != "uart" or link.bits_per_second <= b.max_baud)
 
 
 def run_traffic(acc, product) -> tuple[int, int]:
@@ -225,8 +234,11 @@ def boards_at_link_rates(rng) -> list[dict]:
                         "device_cycles": cycles,
                         "clock_hz": params.clock_hz,
                         "board_baud": board.baud,
+                        "board_link": board.link.kind,
                         "mmacs_per_second": {
                             link: macs / (rate.wire_seconds(sent) + compute) / 1e6
+                            if buildable(name, rate)
+                            else None
                             for link, rate in LINKS.items()
                         },
                         "compute_only_mmacs_per_second": macs / compute / 1e6,
@@ -286,7 +298,7 @@ def main() -> int:
     )
     print("end to end MMAC/s at " + ", ".join(LINKS) + " (computed from bytes and cycles):")
     for r in report["boards_at_link_rates"]:
-        rates = " / ".join(f"{v:.2f}" for v in r["mmacs_per_second"].values())
+        rates = " / ".join("-" if v is None else f"{v:.2f}" for v in r["mmacs_per_second"].values())
         print(
             f"  {r['board']:>12} {r['workload']:>15}: {rates}  "
             f"(compute alone {r['compute_only_mmacs_per_second']:.0f})"

@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.orangecrab_r0_2 import (
+    OrangeCrabR0_2_25FPlatform,
+    OrangeCrabR0_2_85FPlatform,
+)
 from amaranth_boards.ulx3s import (
     ULX3S_12F_Platform,
     ULX3S_25F_Platform,
@@ -43,6 +47,28 @@ ULX3S45FPlatform = _build_without_openfpgaloader(ULX3S_45F_Platform)
 ULX3S85FPlatform = _build_without_openfpgaloader(ULX3S_85F_Platform)
 
 
+def _build_without_dfu_suffix(platform: type) -> type:
+    """amaranth-boards' OrangeCrab appends a DFU suffix with ``dfu-suffix`` (from
+    dfu-util, not on PyPI) after ecppack; its bootloader takes the plain bitstream too
+    (``dfu-util -a 0 -D qmatmul.bit``; dfu-util warns that the suffix is missing)."""
+
+    class Platform(platform):
+        @property
+        def required_tools(self):
+            return [tool for tool in super().required_tools if tool != "dfu-suffix"]
+
+        @property
+        def command_templates(self):
+            return [step for step in super().command_templates if "dfu-suffix" not in step]
+
+    Platform.__name__ = Platform.__qualname__ = platform.__name__.replace("_", "")
+    return Platform
+
+
+OrangeCrab25FPlatform = _build_without_dfu_suffix(OrangeCrabR0_2_25FPlatform)
+OrangeCrab85FPlatform = _build_without_dfu_suffix(OrangeCrabR0_2_85FPlatform)
+
+
 @dataclass(frozen=True)
 class Board:
     name: str
@@ -57,6 +83,9 @@ class Board:
     # run clean at 3 Mbaud; sipeed/TangNano-9K-example#7); the 20K's BL616 (assumed the
     # same, not measured).
     max_baud: int = 3_000_000
+    # The host links the board can be built with: "uart" through its USB-serial bridge,
+    # "usb-fs" on a USB port wired to the FPGA (boards.usb). The first is the default.
+    links: tuple[str, ...] = ("uart",)
 
     @property
     def devices(self) -> BoardDevices:
@@ -82,6 +111,15 @@ class Board:
         """The name of that device configuration (for ``sim:`` and ``ref:`` targets)."""
         return self.devices.config_name(self.mode(mode))
 
+    def link(self, link: str | None) -> str:
+        """``link``, or the board's own when None; refuses one the board has not."""
+        link = link or self.devices.link.kind
+        if link not in self.links:
+            raise ValueError(
+                f"board {self.name} has no {link!r} link; its links are {', '.join(self.links)}"
+            )
+        return link
+
     def mode(self, mode: str | None) -> str:
         mode = mode or self.default_mode
         if mode not in self.devices.modes:
@@ -101,13 +139,7 @@ BOARDS: dict[str, Board] = {
         synth_opts="-dsp",  # DSPs for the requantizer's multiply (and uniform PEs)
         max_baud=12_000_000,  # FT2232H: 12 MHz / n baud
     ),
-    "ulx3s-85f": Board(
-        name="ulx3s-85f",
-        platform=ULX3S85FPlatform,
-        bitstream_suffix=".bit",
-        programmer=("openFPGALoader", "-b", "ulx3s"),
-        programmer_env="OPENFPGALOADER",
-    ),
+    # The ULX3S's second USB port (US2) is wired to the FPGA: `make bitstream LINK=usb-fs`.
     **{
         name: Board(
             name=name,
@@ -115,11 +147,30 @@ BOARDS: dict[str, Board] = {
             bitstream_suffix=".bit",
             programmer=("openFPGALoader", "-b", "ulx3s"),
             programmer_env="OPENFPGALOADER",
+            links=("uart", "usb-fs"),
         )
         for name, platform in (
             ("ulx3s-12f", ULX3S12FPlatform),
             ("ulx3s-25f", ULX3S25FPlatform),
             ("ulx3s-45f", ULX3S45FPlatform),
+            ("ulx3s-85f", ULX3S85FPlatform),
+        )
+    },
+    # The OrangeCrab has no USB-serial bridge: its one USB port is the FPGA's, and its
+    # LED is an RGB one (left dark).
+    **{
+        name: Board(
+            name=name,
+            platform=platform,
+            bitstream_suffix=".bit",
+            programmer=("dfu-util", "-a", "0", "-D"),
+            programmer_env="DFU_UTIL",
+            busy_led=None,
+            links=("usb-fs",),
+        )
+        for name, platform in (
+            ("orangecrab-25f", OrangeCrab25FPlatform),
+            ("orangecrab-85f", OrangeCrab85FPlatform),
         )
     },
     **{

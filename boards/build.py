@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import BOARDS, board
+from .clocks import USB_HZ, USB_IO_HZ
 from .top import BoardTop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,12 +99,19 @@ def use_yowasp_tools() -> None:
 
 
 def output_dir(
-    board_name: str, mode: str, seed: int | None = None, baud: int | None = None
+    board_name: str,
+    mode: str,
+    seed: int | None = None,
+    baud: int | None = None,
+    link: str | None = None,
 ) -> Path:
-    """``build/<board>[-<mode>][-<baud>baud][-seed<seed>]``: the default build of a board
-    has the plain name; a non-default mode, UART rate or seed has its own folder."""
+    """``build/<board>[-<mode>][-<link>][-<baud>baud][-seed<seed>]``: the default build of
+    a board has the plain name; a non-default mode, link, UART rate or seed has its own
+    folder."""
     b = board(board_name)
     name = b.name if mode == b.default_mode else f"{b.name}-{mode}"
+    if b.link(link) != b.link(None):
+        name += f"-{b.link(link)}"
     if baud is not None and baud != b.devices.baud:
         name += f"-{baud}baud"
     return BUILD_ROOT / (name if seed is None else f"{name}-seed{seed}")
@@ -115,19 +123,21 @@ def build(
     *,
     seed: int | None = None,
     baud: int | None = None,
+    link: str | None = None,
     verbose: bool = False,
 ) -> dict:
     """Synthesize, place and route one board's design; ``seed`` is nextpnr's placement
     seed (Fmax moves by several percent between seeds: compare designs over a few),
-    ``baud`` the UART's rate in bits per second (the board record's when None)."""
+    ``baud`` the UART's rate in bits per second (the board record's when None), ``link``
+    ``"uart"`` or ``"usb-fs"`` (the board's own when None)."""
     b = board(board_name)
     mode = b.mode(mode)
     config_name = b.config(mode)
     params = b.params(mode)
     # Refuses a clock the PLL cannot make, and a baud rate it cannot divide to, before
     # synthesis.
-    top = BoardTop(b, mode, baud=baud)
-    out_dir = output_dir(b.name, mode, seed, top.baud)
+    top = BoardTop(b, mode, baud=baud, link=link)
+    out_dir = output_dir(b.name, mode, seed, top.baud, top.link)
     use_yowasp_tools()
 
     # Old logs would explain a new failure wrongly.
@@ -153,17 +163,20 @@ def build(
     seconds = time.monotonic() - start
 
     report = make_report(b, mode, config_name, params, out_dir, top.clock_hz, seconds)
-    if top.uart_domain != "sync":  # the UART's own clock must meet its constraint too
-        nextpnr = json.loads((out_dir / NEXTPNR_REPORT).read_text())
-        uart_fmax = min(entry["achieved"] for entry in nextpnr["fmax"].values()
-                        if _is_core_clock(entry, top.uart_clock_hz))  # fmt: skip
-        report["uart_clock_mhz"] = round(top.uart_clock_hz / 1e6, 3)
-        report["uart_fmax_mhz"] = round(uart_fmax, 2)
-        report["timing_met"] = report["timing_met"] and uart_fmax >= top.uart_clock_hz / 1e6
+    # The link's own clocks must meet their constraints too.
+    nextpnr = json.loads((out_dir / NEXTPNR_REPORT).read_text())
+    if top.link == "usb-fs":
+        for name, hz in (("usb_io", USB_IO_HZ), ("usb", USB_HZ)):
+            report[f"{name}_clock_mhz"] = hz / 1e6
+            report[f"{name}_fmax_mhz"] = _clock_fmax(nextpnr, hz)
+            report["timing_met"] = report["timing_met"] and report[f"{name}_fmax_mhz"] >= hz / 1e6
     report["nextpnr_seed"] = seed
+    report["link"] = top.link
     report["baud"] = top.baud
-    report["uart_divisor"] = top.divisor
-    report["baud_error"] = round(top.clock_hz / top.divisor / top.baud - 1, 5)
+    if top.link == "uart":
+        report["uart_divisor"] = top.divisor
+        report["uart_rx_samples_per_cycle"] = top.samples
+        report["baud_error"] = round(top.clock_hz / top.divisor / top.baud - 1, 5)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     over = [
         f"{report[key]} {key} > {report[key + '_available']}"
@@ -176,10 +189,11 @@ def build(
             f"{', '.join(over)}. Report: {out_dir / 'report.json'}"
         )
     if not report["timing_met"]:
-        uart = (
-            f" (UART clock: Fmax {report['uart_fmax_mhz']} MHz for {report['uart_clock_mhz']})"
-            if "uart_fmax_mhz" in report
-            else ""
+        uart = "".join(
+            f" ({name} clock: Fmax {report[f'{key}_fmax_mhz']} MHz for "
+            f"{report[f'{key}_clock_mhz']})"
+            for key, name in (("usb_io", "USB I/O"), ("usb", "USB"))
+            if f"{key}_fmax_mhz" in report
         )
         raise BuildError(
             f"{b.name} ({mode}) misses timing: Fmax {report['fmax_mhz']:.1f} MHz for a target "
@@ -241,7 +255,7 @@ def make_report(b, mode, config_name, params, out_dir: Path, clock_hz: float, se
         "timing_met": fmax >= clock_hz / 1e6,
         "peak_gmacs": round(macs * clock_hz / 1e9, 3),
         "peak_gmacs_at_fmax": round(macs * fmax / 1e3, 3),
-        "critical_path": critical_path(nextpnr),
+        "critical_path": critical_path(nextpnr, clock_hz),
         "bitstream": str(bitstream.relative_to(REPO)) if bitstream.exists() else None,
         "build_seconds": round(seconds, 1),
     }
@@ -260,9 +274,19 @@ def _is_core_clock(entry: dict, clock_hz: float) -> bool:
     return abs(entry.get("constraint", 0) - clock_hz / 1e6) < 0.01 * clock_hz / 1e6
 
 
-def critical_path(nextpnr: dict) -> str:
+def _clock_fmax(nextpnr: dict, clock_hz: float) -> float:
+    """nextpnr's Fmax (MHz) for the clock constrained to ``clock_hz``."""
+    return round(
+        min(e["achieved"] for e in nextpnr["fmax"].values() if _is_core_clock(e, clock_hz)), 2
+    )
+
+
+def critical_path(nextpnr: dict, clock_hz: float) -> str:
     """From where to where the slowest path of the core clock runs, and its delay."""
+    core = [f"posedge {net}" for net, entry in nextpnr.get("fmax", {}).items()
+            if _is_core_clock(entry, clock_hz)]  # fmt: skip
     paths = nextpnr.get("critical_paths") or []
+    paths = [p for p in paths if p.get("from") in core and p.get("to") in core] or paths
     if not paths:
         return "unknown"
     worst = paths[0]
@@ -300,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="UART rate in bits per second (default: the board's; own build directory)",
     )
+    parser.add_argument(
+        "--link",
+        choices=("uart", "usb-fs"),
+        help="host link: the USB-serial bridge's UART, or the FPGA's own full-speed USB "
+        "port (default: the board's; own build directory)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show the tools' output")
     args = parser.parse_args(argv)
     if not args.board:
@@ -310,7 +340,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        report = build(args.board, args.mode, seed=args.seed, baud=args.baud, verbose=args.verbose)
+        report = build(
+            args.board,
+            args.mode,
+            seed=args.seed,
+            baud=args.baud,
+            link=args.link,
+            verbose=args.verbose,
+        )
     except (ValueError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -320,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['luts']}/{r['luts_available']} LUTs, {r['dsps']} DSPs, {r['brams']} BRAMs, "
         f"Fmax {r['fmax_mhz']} MHz for {r['target_mhz']} MHz, peak {r['peak_gmacs']} GMAC/s"
     )
-    report_path = output_dir(r["board"], r["weight_mode"], args.seed, r["baud"]) / "report.json"
+    report_path = (
+        output_dir(r["board"], r["weight_mode"], args.seed, r["baud"], r["link"]) / "report.json"
+    )
     print(f"wrote {r['bitstream']} and {report_path}")
     return 0
 

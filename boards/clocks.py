@@ -121,6 +121,120 @@ def ecp5_pll(input_hz: float, target_hz: float) -> Ecp5Pll:
     return best
 
 
+# LUNA's gateware USB PHY (full speed): it samples the bus in a 48 MHz ``usb_io`` domain
+# and runs the USB device in a 12 MHz ``usb`` domain, which must be in phase with it.
+USB_IO_HZ = 48_000_000
+USB_HZ = 12_000_000
+
+
+@dataclass(frozen=True)
+class Ecp5UsbPll:
+    """An EHXPLLL whose CLKOS makes `USB_IO_HZ` and CLKOS2 `USB_HZ` from one VCO (so in
+    phase); CLKOP only closes the feedback loop."""
+
+    clki_div: int
+    clkfb_div: int
+    clkop_div: int
+    usb_io_div: int
+    usb_div: int
+    input_hz: float
+
+    @property
+    def vco_hz(self) -> float:
+        return self.input_hz / self.clki_div * self.clkfb_div * self.clkop_div
+
+
+def ecp5_usb_pll(input_hz: float) -> Ecp5UsbPll:
+    """The USB clocks from ``input_hz``: a VCO that both divide exactly, the highest PFD
+    (least jitter) first."""
+    for clki_div in range(1, 129):
+        pfd = input_hz / clki_div
+        if not 3.125e6 <= pfd <= 400e6:
+            continue
+        for clkfb_div in range(1, 81):
+            feedback_hz = pfd * clkfb_div
+            if feedback_hz > 400e6:  # CLKOP's own limit
+                break
+            for clkop_div in range(1, 129):
+                vco = feedback_hz * clkop_div
+                if not 400e6 <= vco <= 800e6 or vco % USB_IO_HZ:
+                    continue
+                usb_io_div, usb_div = int(vco // USB_IO_HZ), int(vco // USB_HZ)
+                if usb_div <= 128:
+                    return Ecp5UsbPll(clki_div, clkfb_div, clkop_div, usb_io_div, usb_div, input_hz)
+    raise ValueError(f"no ECP5 PLL setting makes 48 and 12 MHz from {input_hz / 1e6:g} MHz")
+
+
+def usb_domains(m: Module, clock_in, pll: Ecp5UsbPll) -> tuple[ClockDomain, ClockDomain]:
+    """ECP5: LUNA's ``usb_io`` (48 MHz) and ``usb`` (12 MHz) domains from a second EHXPLLL
+    on ``clock_in`` (the buffered oscillator), each released from reset once it locks."""
+    usb_io, usb = ClockDomain("usb_io"), ClockDomain("usb")
+    m.domains += [usb_io, usb]
+    feedback, locked = Signal(), Signal()
+    m.submodules.usb_pll = ehxplll(
+        clock_in,
+        pll.input_hz,
+        clki_div=pll.clki_div,
+        clkfb_div=pll.clkfb_div,
+        clkop=(pll.clkop_div, feedback),
+        clkos=(pll.usb_io_div, ClockSignal("usb_io")),
+        clkos2=(pll.usb_div, ClockSignal("usb")),
+        locked=locked,
+    )
+    m.submodules.usb_io_reset_sync = ResetSynchronizer(~locked, domain="usb_io")
+    m.submodules.usb_reset_sync = ResetSynchronizer(~locked, domain="usb")
+    return usb_io, usb
+
+
+def ehxplll(clock_in, input_hz, *, clki_div, clkfb_div, clkop, locked, clkos=None, clkos2=None):
+    """An ECP5 EHXPLLL fed back from CLKOP; each output is ``(divider, signal)`` off the
+    VCO (input / clki_div x clkfb_div x CLKOP's divider). Static phases, no dynamic
+    control."""
+    vco_hz = input_hz / clki_div * clkfb_div * clkop[0]
+    ports = {"OP": clkop, "OS": clkos, "OS2": clkos2}
+    args = {
+        "a_FREQUENCY_PIN_CLKI": str(input_hz / 1e6),
+        "a_ICP_CURRENT": "12",
+        "a_LPF_RESISTOR": "8",
+        "a_MFG_ENABLE_FILTEROPAMP": "1",
+        "a_MFG_GMCREF_SEL": "2",
+        "p_PLLRST_ENA": "DISABLED",
+        "p_INTFB_WAKE": "DISABLED",
+        "p_STDBY_ENABLE": "DISABLED",
+        "p_DPHASE_SOURCE": "DISABLED",
+        "p_FEEDBK_PATH": "CLKOP",
+        "p_CLKFB_DIV": clkfb_div,
+        "p_CLKI_DIV": clki_div,
+        "i_CLKI": clock_in,
+        "i_CLKFB": clkop[1],
+        "i_RST": 0,
+        "i_STDBY": 0,
+        "i_PHASESEL0": 0,
+        "i_PHASESEL1": 0,
+        "i_PHASEDIR": 0,
+        "i_PHASESTEP": 0,
+        "i_PHASELOADREG": 0,
+        "i_PLLWAKESYNC": 0,
+        "i_ENCLKOP": 0,
+        "o_LOCK": locked,
+    }
+    for (name, output), mux in zip(ports.items(), ("DIVA", "DIVB", "DIVC"), strict=True):
+        if output is None:
+            continue
+        divider, signal = output
+        args |= {
+            f"a_FREQUENCY_PIN_CLK{name}": str(vco_hz / divider / 1e6),
+            f"p_OUTDIVIDER_MUX{mux[-1]}": mux,
+            f"p_CLK{name}_ENABLE": "ENABLED",
+            f"p_CLK{name}_DIV": divider,
+            f"p_CLK{name}_CPHASE": divider - 1,
+            f"o_CLK{name}": signal,
+        }
+        if name != "OS2":  # CLKOS2 and CLKOS3 have no fine phase
+            args[f"p_CLK{name}_FPHASE"] = 0
+    return Instance("EHXPLLL", **args)
+
+
 def pll_for(family: str, input_hz: float, clock_hz: float) -> Ice40Pll | Ecp5Pll | GowinPll:
     """The PLL setting that makes exactly ``clock_hz``, or ``ValueError`` before any build:
     the host is told this clock (IDENTIFY), and the UART divisor comes from it."""
@@ -139,35 +253,6 @@ def pll_for(family: str, input_hz: float, clock_hz: float) -> Ice40Pll | Ecp5Pll
             "sw/device/configs.py"
         )
     return pll
-
-
-def pll_domains_with_fast_uart(
-    m: Module, clock_in, pll: Ice40Pll, uart_domain: str = "uart"
-) -> tuple[ClockDomain, ClockDomain]:
-    """iCE40: the ``sync`` domain at half ``pll``'s output and ``uart_domain`` at all of
-    it, from the two outputs of one SB_PLL40_2F_PAD (port B is port A halved, in phase)."""
-    sync, uart = ClockDomain("sync"), ClockDomain(uart_domain)
-    m.domains += [sync, uart]
-    locked = Signal()
-    m.submodules.pll = Instance(
-        "SB_PLL40_2F_PAD",
-        p_FEEDBACK_PATH="SIMPLE",
-        p_DIVR=pll.divr,
-        p_DIVF=pll.divf,
-        p_DIVQ=pll.divq,
-        p_FILTER_RANGE=pll.filter_range,
-        p_PLLOUT_SELECT_PORTA="GENCLK",
-        p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
-        io_PACKAGEPIN=clock_in.io,
-        i_RESETB=1,
-        i_BYPASS=0,
-        o_PLLOUTGLOBALA=ClockSignal(uart_domain),
-        o_PLLOUTGLOBALB=ClockSignal("sync"),
-        o_LOCK=locked,
-    )
-    m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-    m.submodules.uart_reset_sync = ResetSynchronizer(~locked, domain=uart_domain)
-    return sync, uart
 
 
 def pll_domain(m: Module, family: str, clock_in, pll: Ice40Pll | Ecp5Pll | GowinPll) -> ClockDomain:
@@ -191,39 +276,13 @@ def pll_domain(m: Module, family: str, clock_in, pll: Ice40Pll | Ecp5Pll | Gowin
             o_LOCK=locked,
         )
     elif family == "ecp5":
-        m.submodules.pll = Instance(
-            "EHXPLLL",
-            a_FREQUENCY_PIN_CLKI=str(pll.input_hz / 1e6),
-            a_FREQUENCY_PIN_CLKOP=str(pll.output_hz / 1e6),
-            a_ICP_CURRENT="12",
-            a_LPF_RESISTOR="8",
-            a_MFG_ENABLE_FILTEROPAMP="1",
-            a_MFG_GMCREF_SEL="2",
-            p_PLLRST_ENA="DISABLED",
-            p_INTFB_WAKE="DISABLED",
-            p_STDBY_ENABLE="DISABLED",
-            p_DPHASE_SOURCE="DISABLED",
-            p_OUTDIVIDER_MUXA="DIVA",
-            p_CLKOP_ENABLE="ENABLED",
-            p_CLKOP_DIV=pll.clkop_div,
-            p_CLKOP_CPHASE=pll.clkop_div - 1,
-            p_CLKOP_FPHASE=0,
-            p_FEEDBK_PATH="CLKOP",
-            p_CLKFB_DIV=pll.clkfb_div,
-            p_CLKI_DIV=pll.clki_div,
-            i_CLKI=clock_in,
-            i_CLKFB=ClockSignal("sync"),
-            i_RST=0,
-            i_STDBY=0,
-            i_PHASESEL0=0,
-            i_PHASESEL1=0,
-            i_PHASEDIR=0,
-            i_PHASESTEP=0,
-            i_PHASELOADREG=0,
-            i_PLLWAKESYNC=0,
-            i_ENCLKOP=0,
-            o_CLKOP=ClockSignal("sync"),
-            o_LOCK=locked,
+        m.submodules.pll = ehxplll(
+            clock_in,
+            pll.input_hz,
+            clki_div=pll.clki_div,
+            clkfb_div=pll.clkfb_div,
+            clkop=(pll.clkop_div, ClockSignal("sync")),
+            locked=locked,
         )
     elif family == "gowin":
         # Static dividers, internal feedback; the other outputs unused.

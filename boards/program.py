@@ -1,7 +1,8 @@
 """`qmatmul program --board B`: load a built bitstream onto a connected board.
 
 Uses the board's usual programmer (iceprog for the iCEBreaker, openFPGALoader for
-the ULX3S and the Tang Nanos; override with ICEPROG / OPENFPGALOADER). Says exactly what is missing:
+the ULX3S and the Tang Nanos, dfu-util for the OrangeCrab's bootloader; override with
+ICEPROG / OPENFPGALOADER / DFU_UTIL). Says exactly what is missing:
 the bitstream (build it first), the programmer (how to get it), or the board.
 """
 
@@ -25,18 +26,26 @@ INSTALL_HINTS = {
     "iceprog": "Debian/Ubuntu: `apt install fpga-icestorm` (or github.com/YosysHQ/icestorm)",
     "openFPGALoader": "Debian/Ubuntu: `apt install openfpgaloader` "
     "(or github.com/trabucayre/openFPGALoader)",
+    "dfu-util": "Debian/Ubuntu: `apt install dfu-util` (hold the OrangeCrab's button while "
+    "plugging it in to start its bootloader)",
 }
 
 
-def program_command(board_name: str, mode: str | None = None, baud: int | None = None) -> list[str]:
+def program_command(
+    board_name: str, mode: str | None = None, baud: int | None = None, link: str | None = None
+) -> list[str]:
     b = board(board_name)
     mode = mode or b.default_mode
-    bitstream = output_dir(b.name, mode, baud=baud) / f"{DESIGN_NAME}{b.bitstream_suffix}"
+    link = b.link(link)
+    bitstream = (
+        output_dir(b.name, mode, baud=baud, link=link) / f"{DESIGN_NAME}{b.bitstream_suffix}"
+    )
     if not bitstream.exists():
         hint = (
             f"make bitstream BOARD={b.name}"
             + (f" MODE={mode}" if mode != b.default_mode else "")
             + (f" BAUD={baud}" if baud is not None and baud != b.devices.baud else "")
+            + (f" LINK={link}" if link != b.link(None) else "")
         )
         raise ProgramError(f"no bitstream at {bitstream}; build it first with `{hint}`")
     tool = os.environ.get(b.programmer_env, b.programmer[0])
@@ -49,8 +58,10 @@ def program_command(board_name: str, mode: str | None = None, baud: int | None =
     return [tool, *b.programmer[1:], str(bitstream)]
 
 
-def program(board_name: str, mode: str | None = None, baud: int | None = None) -> None:
-    command = program_command(board_name, mode, baud)
+def program(
+    board_name: str, mode: str | None = None, baud: int | None = None, link: str | None = None
+) -> None:
+    command = program_command(board_name, mode, baud, link)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -65,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--board", required=True, help=f"one of: {', '.join(BOARDS)}")
     parser.add_argument("--mode", help="weight mode of the build (default: the board's own)")
     parser.add_argument("--baud", type=int, help="UART rate of the build (default: the board's)")
+    parser.add_argument("--link", choices=("uart", "usb-fs"), help="link of the build")
     args = parser.parse_args(argv)
     try:
-        program(args.board, args.mode, args.baud)
+        program(args.board, args.mode, args.baud, args.link)
     except (ValueError, ProgramError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -2,57 +2,56 @@
 
 `BoardLink` is the UART PHY, a receive FIFO and `hdl.top.Top`, with the UART's two
 pins as plain signals, so that it can be simulated whole (sim/test_board_link.py
-drives its rx pin bit by bit). Normally all of it runs on the core clock; a UART
-faster than a quarter of the core clock runs in a ``uart`` domain of its own at twice
-the core clock (the iCEBreaker's 12 Mbaud: 48 MHz beside a 24 MHz core), with
-asynchronous FIFOs both ways. `BoardTop` adds the PLL, the pin buffers and the busy
-LED for a real board.
+drives its rx pin bit by bit). All of it runs on the core clock. A UART faster than a
+quarter of the core clock samples its rx pin on both clock edges (a DDR input buffer:
+two samples a cycle), so the iCEBreaker's 12 Mbaud runs on its 24 MHz core clock, two
+cycles a bit. `BoardTop` adds the PLL, the pin buffers and the busy LED for a real
+board, and on a board with an FPGA-side USB port can put `boards.usb`'s USB serial
+device in the UART's place.
 """
 
 from __future__ import annotations
 
-from amaranth import DomainRenamer, Elaboratable, Module
+from dataclasses import dataclass
+
+from amaranth import Cat, Elaboratable, Module
 from amaranth.lib import fifo, io, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.top import Top
-from hdl.uart import UARTReceiver, UARTTransmitter
+from hdl.uart import MIN_SAMPLES_PER_BIT, UARTReceiver, UARTTransmitter
 from sw.device.params import TopParams
 
-from .clocks import pll_domain, pll_domains_with_fast_uart, pll_for
+from .clocks import USB_HZ, USB_IO_HZ, ecp5_usb_pll, pll_domain, pll_for, usb_domains
+from .usb import USBLink
 
 # Bytes the board can take while the device is busy answering (the host normally
 # waits for each answer, so this only matters for stray bytes).
 RECEIVE_FIFO_DEPTH = 512
-# With the UART in its own clock domain, bytes cross between it and the core through
-# asynchronous FIFOs this deep: shallow, so that their pointer logic is short for the
-# UART's faster clock (a byte takes 40 of its cycles, and the core's side empties them
-# at once), and still in block RAM; the receive FIFO proper stays on the core's side.
-# On the iCEBreaker the UART's side reached 35 MHz (of 48) with the 512-byte receive
-# FIFO itself asynchronous and 45.7 MHz with these; 4 deep (flip-flops) did not place.
-CROSSING_FIFO_DEPTH = 16
-# Families whose board top can run the UART at twice the core clock (a second PLL output).
-FAST_UART_FAMILIES = ("ice40",)
+# Families whose rx pin can be sampled on both clock edges (Amaranth's DDR buffer on
+# an SB_IO), which lets the UART run at up to half the core clock.
+DDR_INPUT_FAMILIES = ("ice40",)
 
 
 # The receiver samples each bit once, in its middle as found from the start bit's
 # falling edge, so it tolerates half a bit of drift over the ten bits of a frame,
-# less the up-to-one-cycle uncertainty of that edge: 2% (both ends' error together)
+# less the up-to-one-sample uncertainty of that edge: 2% (both ends' error together)
 # keeps well inside that, for any divisor the UART accepts.
 BAUD_TOLERANCE = 0.02
-MIN_DIVISOR = 4  # hdl.uart: a bit needs at least 4 clock cycles
 
 
-def uart_divisor(clock_hz: float, baud: int) -> int:
+def uart_divisor(clock_hz: float, baud: int, samples: int = 1) -> int:
     """Clock cycles per bit; refuses a rate the clock cannot make within 2%, or one
-    that leaves a bit fewer than 4 cycles (the UART's minimum)."""
+    that leaves a bit fewer than 4 samples (the UART's minimum) at ``samples`` samples
+    a cycle."""
     if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
         raise ValueError(f"baud={baud!r} must be a positive whole number of bits per second")
-    fastest = int(clock_hz // MIN_DIVISOR)
+    fastest = int(clock_hz * samples // MIN_SAMPLES_PER_BIT)
     if baud > fastest:
+        edges = "both clock edges" if samples == 2 else "each clock cycle"
         raise ValueError(
             f"baud={baud} is too fast for a {clock_hz / 1e6:g} MHz UART clock; allowed range "
-            f"is up to {fastest} ({MIN_DIVISOR} clock cycles per bit)"
+            f"is up to {fastest} ({MIN_SAMPLES_PER_BIT} samples per bit, sampling on {edges})"
         )
     divisor = round(clock_hz / baud)
     error = abs(clock_hz / divisor - baud) / baud
@@ -65,66 +64,54 @@ def uart_divisor(clock_hz: float, baud: int) -> int:
     return divisor
 
 
-def uart_clocking(board, baud: int) -> tuple[int, int]:
-    """The UART's clock (Hz) and divisor for ``board`` at ``baud``: the core clock, or
-    twice it where a bit would be shorter than `MIN_DIVISOR` core cycles and the family
-    can make it (`FAST_UART_FAMILIES`). Refuses a rate beyond the board's USB bridge."""
+def uart_timing(board, baud: int) -> tuple[int, int]:
+    """The UART's divisor (core clock cycles per bit) and rx samples per cycle for
+    ``board`` at ``baud``: 1, or 2 (both clock edges) where one would leave a bit fewer
+    than `MIN_SAMPLES_PER_BIT` samples and the family has DDR inputs
+    (`DDR_INPUT_FAMILIES`). Refuses a rate beyond the board's USB bridge."""
     if isinstance(baud, int) and not isinstance(baud, bool) and baud > board.max_baud:
         raise ValueError(
             f"baud={baud} is beyond the {board.name}'s USB-serial bridge; allowed range is "
             f"up to {board.max_baud}"
         )
     clock_hz = board.devices.clock_hz
-    if isinstance(baud, int) and baud * MIN_DIVISOR > clock_hz:
-        if board.family in FAST_UART_FAMILIES:
-            clock_hz *= 2  # the PLL makes the UART's clock; the core's is its half
-    return clock_hz, uart_divisor(clock_hz, baud)
+    samples = 1
+    if isinstance(baud, int) and baud * MIN_SAMPLES_PER_BIT > clock_hz:
+        if board.family in DDR_INPUT_FAMILIES:
+            samples = 2
+    return uart_divisor(clock_hz, baud, samples), samples
 
 
 class BoardLink(wiring.Component):
-    """UART receiver -> receive FIFO -> device -> UART transmitter.
+    """UART receiver -> receive FIFO -> device -> UART transmitter, on the core clock.
 
-    ``divisor`` is clock cycles per bit of the UART's own clock: ``sync`` (the core's)
-    when ``uart_domain`` is ``"sync"``, else that domain's, with an asynchronous FIFO
-    each way between it and the device."""
+    ``divisor`` is clock cycles per bit; ``rx_pin`` carries ``samples`` samples of the
+    line a cycle (2 from a DDR input buffer), the earliest in bit 0."""
 
     def __init__(
         self,
         params: TopParams,
         divisor: int,
         *,
+        samples: int = 1,
         fifo_depth: int = RECEIVE_FIFO_DEPTH,
-        uart_domain: str = "sync",
     ):
-        self.params, self.divisor, self.fifo_depth = params, divisor, fifo_depth
-        self.uart_domain = uart_domain
-        super().__init__({"rx_pin": In(1, init=1), "tx_pin": Out(1), "busy": Out(1)})
+        self.params, self.divisor, self.samples = params, divisor, samples
+        self.fifo_depth = fifo_depth
+        idle = (1 << samples) - 1
+        super().__init__({"rx_pin": In(samples, init=idle), "tx_pin": Out(1), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        in_uart_domain = DomainRenamer(self.uart_domain)
-        m.submodules.receiver = receiver = in_uart_domain(UARTReceiver(self.divisor))
-        m.submodules.transmitter = transmitter = in_uart_domain(UARTTransmitter(self.divisor))
+        m.submodules.receiver = receiver = UARTReceiver(self.divisor, self.samples)
+        m.submodules.transmitter = transmitter = UARTTransmitter(self.divisor)
         m.submodules.device = device = Top(self.params)
         m.submodules.inbox = inbox = fifo.SyncFIFOBuffered(width=8, depth=self.fifo_depth)
-        received, to_transmit = receiver.bytes, transmitter.bytes
-        if self.uart_domain != "sync":
-            m.submodules.crossing_in = crossing_in = fifo.AsyncFIFO(
-                width=8, depth=CROSSING_FIFO_DEPTH, w_domain=self.uart_domain, r_domain="sync"
-            )
-            # Buffered read port: a register between the transmitter's handshake and the
-            # FIFO's read address (that path alone missed 48 MHz).
-            m.submodules.crossing_out = crossing_out = fifo.AsyncFIFOBuffered(
-                width=8, depth=CROSSING_FIFO_DEPTH, w_domain="sync", r_domain=self.uart_domain
-            )
-            wiring.connect(m, received, crossing_in.w_stream)
-            wiring.connect(m, crossing_out.r_stream, to_transmit)
-            received, to_transmit = crossing_in.r_stream, crossing_out.w_stream
         # A UART cannot hold the host back: a byte that finds the FIFO full is lost (the
         # receiver keeps only the newest), and the frame's CRC catches it.
-        wiring.connect(m, received, inbox.w_stream)
+        wiring.connect(m, receiver.bytes, inbox.w_stream)
         wiring.connect(m, inbox.r_stream, device.rx)
-        wiring.connect(m, device.tx, to_transmit)
+        wiring.connect(m, device.tx, transmitter.bytes)
         m.d.comb += [
             receiver.pin.eq(self.rx_pin),
             self.tx_pin.eq(transmitter.pin),
@@ -134,27 +121,35 @@ class BoardLink(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """``baud``: the UART's rate in bits per second (the board record's when None)."""
+    """``link``: ``"uart"`` or ``"usb-fs"`` (`boards.usb`), one of the board's links (its
+    own when None); ``baud``: the UART's rate in bits per second (the board record's
+    when None)."""
 
-    def __init__(self, board, mode: str | None = None, *, baud: int | None = None):
+    def __init__(
+        self, board, mode: str | None = None, *, baud: int | None = None, link: str | None = None
+    ):
         self.board = board
         self.params = board.params(mode)
+        self.config = board.config(mode)
         devices = board.devices
-        # Both checked before anything is synthesized: the clock the PLL must make
-        # exactly, and the UART divisor that clock gives.
+        self.link = board.link(link)
+        # Checked before anything is synthesized: the clocks the PLLs must make exactly,
+        # and the UART divisor the clock gives.
         input_hz = board.platform().default_clk_frequency
-        self.baud = devices.baud if baud is None else baud
-        self.uart_clock_hz, self.divisor = uart_clocking(board, self.baud)
-        self.pll = pll_for(devices.family, input_hz, self.uart_clock_hz)
-
-    @property
-    def uart_domain(self) -> str:
-        return "sync" if self.uart_clock_hz == self.board.devices.clock_hz else "uart"
+        if self.link == "usb-fs":
+            if baud is not None:
+                raise ValueError(f"baud={baud} is for a UART; this build's link is USB")
+            self.baud = self.divisor = self.samples = None
+            self.usb_pll = ecp5_usb_pll(input_hz)
+        else:
+            self.baud = devices.baud if baud is None else baud
+            self.divisor, self.samples = uart_timing(board, self.baud)
+        self.pll = pll_for(devices.family, input_hz, devices.clock_hz)
 
     @property
     def clock_hz(self) -> float:
-        """The core clock (the PLL's output, or its half beside a fast UART)."""
-        return self.pll.output_hz * self.board.devices.clock_hz / self.uart_clock_hz
+        """The core clock (the PLL's output)."""
+        return self.pll.output_hz
 
     def elaborate(self, platform):
         m = Module()
@@ -164,22 +159,53 @@ class BoardTop(Elaboratable):
         else:
             m.submodules.clock_buffer = clock_buffer = io.Buffer("i", clock_pin)
             clock_in = clock_buffer.i
-        if self.uart_domain == "sync":
-            sync = pll_domain(m, self.board.family, clock_in, self.pll)
-        else:
-            sync, uart_clock = pll_domains_with_fast_uart(m, clock_in, self.pll, self.uart_domain)
-            platform.add_clock_constraint(uart_clock.clk, self.pll.output_hz)
+        sync = pll_domain(m, self.board.family, clock_in, self.pll)
         platform.add_clock_constraint(sync.clk, self.clock_hz)
 
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
-        m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
-        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
-        m.submodules.link = link = BoardLink(
-            self.params, self.divisor, uart_domain=self.uart_domain
-        )
-        m.d.comb += [link.rx_pin.eq(rx_pin.i), tx_pin.o.eq(link.tx_pin)]
+        if self.link == "usb-fs":
+            link = m.submodules.link = self._usb_link(m, platform, clock_in)
+        else:
+            link = m.submodules.link = self._uart_link(m, platform)
         if self.board.busy_led is not None:
             led = platform.request("led", self.board.busy_led, dir="-")
             m.submodules.led = led_buffer = io.Buffer("o", led)
             m.d.comb += led_buffer.o.eq(link.busy)
         return m
+
+    def _uart_link(self, m, platform) -> BoardLink:
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        if self.samples == 2:  # the pin seen on both clock edges, the rising one first
+            m.submodules.rx_pin = rx_pin = io.DDRBuffer("i", uart.rx)
+            rx_samples = Cat(rx_pin.i[0], rx_pin.i[1])
+        else:
+            m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+            rx_samples = rx_pin.i
+        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+        link = BoardLink(self.params, self.divisor, samples=self.samples)
+        m.d.comb += [link.rx_pin.eq(rx_samples), tx_pin.o.eq(link.tx_pin)]
+        return link
+
+    def _usb_link(self, m, platform, clock_in) -> USBLink:
+        usb_io, usb = usb_domains(m, clock_in, self.usb_pll)
+        platform.add_clock_constraint(usb_io.clk, USB_IO_HZ)
+        platform.add_clock_constraint(usb.clk, USB_HZ)
+        pins = platform.request("usb", 0, dir={"d_p": "-", "d_n": "-", "pullup": "-"})
+        # LUNA's gateware PHY drives each line through an i/o/oe buffer.
+        buffers = USBPins(
+            d_p=io.Buffer("io", pins.d_p),
+            d_n=io.Buffer("io", pins.d_n),
+            pullup=io.Buffer("o", pins.pullup),
+        )
+        m.submodules.usb_d_p, m.submodules.usb_d_n = buffers.d_p, buffers.d_n
+        m.submodules.usb_pullup = buffers.pullup
+        return USBLink(self.params, buffers, product=f"qmatmul {self.config}")
+
+
+@dataclass
+class USBPins:
+    """The USB lines as LUNA's gateware PHY wants them: ``d_p``/``d_n`` with ``i``, ``o``
+    and ``oe``, ``pullup`` with ``o``."""
+
+    d_p: io.Buffer
+    d_n: io.Buffer
+    pullup: io.Buffer

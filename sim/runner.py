@@ -48,6 +48,9 @@ class SimulationPlatform:
 
     def __init__(self, family: str | None = None):
         self.family = family
+        # LUNA's USB device asks for the part to pick an iCE40 UltraPlus variant of one
+        # counter; no particular part is simulated.
+        self.device = ""
 
 
 def model_sources(family: str | None) -> tuple[Path, ...]:

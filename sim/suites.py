@@ -6,7 +6,7 @@ all of a module's tests run against it in one simulator process.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from hdl.core import MatmulCore
 from sw.device.configs import BOARD_DEVICES
@@ -52,35 +52,31 @@ CORE_SUITES = (
 
 @dataclass(frozen=True)
 class BoardSuite:
-    """A board's device behind its UART (`boards.top.BoardLink`), for its FPGA family, with
-    the frame timeout and the receive FIFO scaled down (reaching them takes thousands of
-    cycles instead of millions)."""
+    """A board's device behind its own link, built as `boards.linksim` builds it: the UART
+    (bits on the rx pin, sim/test_board_link.py) or the FPGA's USB port (packets at LUNA's
+    UTMI interface, sim/test_usb_link.py), the frame timeout and the receive FIFO scaled
+    down (reaching them takes thousands of cycles instead of millions)."""
 
     board: str
-    timeout_cycles: int = 3000
-    fifo_depth: int = 32
-    test_module: str = "sim.test_board_link"
+
+    @property
+    def usb(self) -> bool:
+        return BOARD_DEVICES[self.board].link.kind == "usb-fs"
 
     @property
     def name(self) -> str:
-        return f"board-{self.board}"
+        return f"{'usb' if self.usb else 'board'}-{self.board}"
+
+    @property
+    def test_module(self) -> str:
+        return "sim.test_usb_link" if self.usb else "sim.test_board_link"
 
     def run(self, testcase: str | None = None) -> dict:
-        from boards.top import BoardLink, uart_divisor
+        from boards.linksim import link_suite, usb_suite
 
-        devices = BOARD_DEVICES[self.board]
-        config = devices.config_name(devices.default_mode)
-        params = replace(devices.modes[devices.default_mode], timeout_cycles=self.timeout_cycles)
-        divisor = uart_divisor(devices.clock_hz, devices.baud)
-        link = BoardLink(params, divisor, fifo_depth=self.fifo_depth)
-        model = build_model(self.name, link, family=devices.family)
-        settings = {
-            "device": config,
-            "divisor": divisor,
-            "timeout_cycles": self.timeout_cycles,
-            "fifo_depth": self.fifo_depth,
-        }
-        return run_cocotb(model, self.test_module, config=settings, testcase=testcase)
+        if self.usb:
+            return usb_suite(self.board, testcase=testcase)
+        return link_suite(self.board, testcase=testcase)
 
 
 BOARD_SUITES = tuple(BoardSuite(board) for board in BOARD_DEVICES)

@@ -64,6 +64,9 @@ class UartHost:
 
     async def send(self, data: bytes):
         for byte in data:
+            # Each start bit a quarter cycle later than the last, relative to the clock:
+            # a receiver that samples on both clock edges sees every phase of it.
+            await Timer(CLOCK_NS / 4, unit="ns")
             for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:
                 self.dut.rx_pin.value = bit
                 await self.cycles(self.divisor)

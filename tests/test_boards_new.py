@@ -195,6 +195,9 @@ def test_uart_divisors(clock_hz, baud, divisor):
 def test_uart_rates_the_clock_cannot_make_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="baud=12000000 is too fast for a 24 MHz .* 6000000"):
         uart_divisor(24e6, 12_000_000)
+    assert uart_divisor(24e6, 12_000_000, samples=2) == 2  # sampled on both edges
+    with pytest.raises(ValueError, match="up to 12000000 .*both clock edges"):
+        uart_divisor(24e6, 24_000_000, samples=2)
     with pytest.raises(ValueError, match="within 2% .*nearest rates are 6000000 and 4800000"):
         uart_divisor(24e6, 5_500_000)
     for bad in (0, -3, 2.5e6, "3000000", True):
@@ -217,10 +220,13 @@ def test_a_baud_rate_is_a_build_option_checked_before_any_tool_runs():
     assert main(["icebreaker", "--baud", "7000000"]) == 1
 
 
-def test_every_board_has_a_uart_link_at_its_baud():
+def test_every_board_has_a_uart_link_at_its_baud_or_else_usb():
     for name, devices in BOARD_DEVICES.items():
         link = board_link(name)
-        assert link == Link("uart", devices.baud, 10) == devices.link
+        if devices.baud is None:
+            assert link == USB_FULL_SPEED == devices.link
+        else:
+            assert link == Link("uart", devices.baud, 10) == devices.link
     assert board_link("icebreaker", 6_000_000).bits_per_second == 6_000_000
     with pytest.raises(ValueError, match="unknown board 'arty'"):
         board_link("arty")
@@ -250,7 +256,11 @@ def test_new_boards_measured_builds_match_their_configs(name):
     """The committed build figures (`bench/results/bitstream.json`, from `make bitstream`)
     describe the design configured now, within the die, with timing met."""
     results = Path(__file__).resolve().parents[1] / "bench/results/bitstream.json"
-    (report,) = [r for r in json.loads(results.read_text())["builds"] if r["config"] == name]
+    (report,) = [
+        r
+        for r in json.loads(results.read_text())["builds"]
+        if r["config"] == name and r.get("link", "uart") == "uart"
+    ]
     core = board(name).params().core
     assert report["array"] == [core.rows, core.cols]
     assert report["target_mhz"] == pytest.approx(BOARD_DEVICES[name].clock_hz / 1e6)
@@ -263,24 +273,24 @@ def test_new_boards_measured_builds_match_their_configs(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("baud", [6_000_000, 12_000_000])
 def test_icebreaker_link_at_faster_rates(baud):
-    """The board-link cocotb tests on the iCEBreaker's device at 6 Mbaud (the UART on
-    the 24 MHz core clock, 4 cycles a bit) and 12 Mbaud (the UART in its own 48 MHz
-    domain, asynchronous FIFOs both ways)."""
+    """The board-link cocotb tests on the iCEBreaker's device at 6 Mbaud (4 cycles of the
+    24 MHz core clock a bit) and 12 Mbaud (2 cycles a bit, the rx pin sampled on both
+    clock edges through a model of the iCE40 DDR input)."""
     from boards.linksim import link_suite
 
     outcome = link_suite("icebreaker", baud)
     assert outcome["failed"] == 0 and outcome["tests"] == 3
 
 
-def test_a_fast_uart_gets_its_own_clock_only_where_the_family_can_make_it():
-    from boards.top import uart_clocking
+def test_a_fast_uart_samples_on_both_edges_only_where_the_family_can():
+    from boards.top import uart_timing
 
-    assert uart_clocking(board("icebreaker"), 3_000_000) == (24_000_000, 8)
-    assert uart_clocking(board("icebreaker"), 6_000_000) == (24_000_000, 4)
-    assert uart_clocking(board("icebreaker"), 12_000_000) == (48_000_000, 4)
+    assert uart_timing(board("icebreaker"), 3_000_000) == (8, 1)
+    assert uart_timing(board("icebreaker"), 6_000_000) == (4, 1)
+    assert uart_timing(board("icebreaker"), 12_000_000) == (2, 2)
     top = BoardTop(board("icebreaker"), baud=12_000_000)
-    assert (top.uart_domain, top.clock_hz, top.pll.output_hz) == ("uart", 24e6, 48e6)
+    assert (top.divisor, top.samples, top.clock_hz, top.pll.output_hz) == (2, 2, 24e6, 24e6)
     with pytest.raises(ValueError, match="beyond the ulx3s-45f's USB-serial bridge.* 3000000"):
-        uart_clocking(board("ulx3s-45f"), 6_000_000)
+        uart_timing(board("ulx3s-45f"), 6_000_000)
     with pytest.raises(ValueError, match="beyond the icebreaker's .* up to 12000000"):
-        uart_clocking(board("icebreaker"), 24_000_000)
+        uart_timing(board("icebreaker"), 24_000_000)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
-from conftest import simulated_devices
+from conftest import LARGER_LINK_COPIES, larger_copy_marks, simulated_devices
 
 from boards import BOARDS, board
 from boards.top import BoardTop
+from boards.usb import LUNA_VERILATOR_WAIVERS
 from hdl.core import MatmulCore
 from sim.device import build_simulator
 from sim.runner import BOARD_TOP_WAIVERS, MODELS, build_model, lint, model_sources
@@ -41,9 +42,17 @@ def test_core_cocotb_suite(suite):
     assert outcome["tests"] == cocotb_tests_in(suite.test_module) > 0
 
 
-@pytest.mark.parametrize("suite", BOARD_SUITES, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "suite",
+    [
+        pytest.param(s, marks=larger_copy_marks(s.board, LARGER_LINK_COPIES), id=s.name)
+        for s in BOARD_SUITES
+    ],
+)
 def test_board_link_cocotb_suite(suite):
-    """Each board's device behind its UART, driven bit by bit (sim/test_board_link.py)."""
+    """Each board's device behind its own link: a UART driven bit by bit
+    (sim/test_board_link.py) or its USB port, enumerated and driven packet by packet
+    (sim/test_usb_link.py)."""
     outcome = suite.run()
     assert outcome["failed"] == 0
     assert outcome["tests"] == cocotb_tests_in(suite.test_module) > 0
@@ -63,17 +72,26 @@ def test_every_device_is_lint_clean(name):
     assert lint(binary.parent / "top.v", *models, top="top") == ""
 
 
-@pytest.mark.parametrize("name", sorted(BOARDS))
-def test_every_board_top_is_lint_clean(name, tmp_path):
+# Every board with its own link, and the ULX3S's other one (its USB port) once.
+BOARD_LINKS = [(name, None) for name in sorted(BOARDS)] + [("ulx3s-12f", "usb-fs")]
+
+
+@pytest.mark.parametrize(("name", "link"), BOARD_LINKS)
+def test_every_board_top_is_lint_clean(name, link, tmp_path):
     """PLL, pads and all, with port-list stubs of the vendor primitives."""
     b = board(name)
+    top = BoardTop(b, link=link)
     with warnings.catch_warnings():  # the platform's unused pin buffers of other resources
         warnings.simplefilter("ignore")
         source = verilog.convert(
-            BoardTop(b), name="board_top", platform=b.platform(), ports=[], emit_src=False
+            top,
+            name="board_top",
+            platform=b.platform(),
+            ports=[],
+            emit_src=False,
         )
     path = tmp_path / "board_top.v"
     path.write_text(source)
     stubs = MODELS / "lint_stubs.v"
-    waive = BOARD_TOP_WAIVERS
+    waive = BOARD_TOP_WAIVERS | (LUNA_VERILATOR_WAIVERS if top.link == "usb-fs" else {})
     assert lint(path, *model_sources(b.family), stubs, top="board_top", waive=waive) == ""

@@ -23,12 +23,18 @@ module EHXPLLL #(
     parameter [31:0] CLKOP_DIV = 1, parameter CLKOP_ENABLE = "ENABLED", parameter [31:0] CLKOP_FPHASE = 0,
     parameter DPHASE_SOURCE = "DISABLED", parameter FEEDBK_PATH = "CLKOP",
     parameter INTFB_WAKE = "DISABLED", parameter OUTDIVIDER_MUXA = "DIVA",
-    parameter PLLRST_ENA = "DISABLED", parameter STDBY_ENABLE = "DISABLED"
+    parameter PLLRST_ENA = "DISABLED", parameter STDBY_ENABLE = "DISABLED",
+    // The secondary outputs (boards.clocks.usb_domains).
+    parameter OUTDIVIDER_MUXB = "DIVB", parameter OUTDIVIDER_MUXC = "DIVC",
+    parameter CLKOS_ENABLE = "DISABLED", parameter [31:0] CLKOS_DIV = 1,
+    parameter [31:0] CLKOS_CPHASE = 0, parameter [31:0] CLKOS_FPHASE = 0,
+    parameter CLKOS2_ENABLE = "DISABLED", parameter [31:0] CLKOS2_DIV = 1,
+    parameter [31:0] CLKOS2_CPHASE = 0
 ) (
     input wire CLKI, input wire CLKFB, input wire ENCLKOP, input wire PHASEDIR,
     input wire PHASELOADREG, input wire PHASESEL0, input wire PHASESEL1, input wire PHASESTEP,
     input wire PLLWAKESYNC, input wire RST, input wire STDBY,
-    output wire CLKOP, output wire LOCK
+    output wire CLKOP, output wire CLKOS, output wire CLKOS2, output wire LOCK
 );
 endmodule
 module IB (input wire I, output wire O);
@@ -60,4 +66,7 @@ module rPLL #(
 );
 endmodule
 module OBZ (input wire I, input wire T, output wire O);
+endmodule
+// ECP5 bidirectional pad (the USB lines of boards.usb).
+module BB (input wire I, input wire T, output wire O, inout wire B);
 endmodule

@@ -73,8 +73,14 @@ def uart_link(baud: int) -> Link:
 # USB full speed (12 Mbit/s) as a CDC-ACM serial port carries its data in bulk
 # transfers: at most 19 packets of 64 bytes in each 1 ms frame (USB 2.0, table 5-10), so
 # at most 1,216,000 payload bytes a second, ~9.87 line bits per byte (packet, token and
-# handshake overhead and bit stuffing). Not built into any board yet (LUNA, issue 24).
+# handshake overhead and bit stuffing). The OrangeCrabs' link, and the ULX3S's second
+# port (boards.usb).
 USB_FULL_SPEED = Link("usb-fs", 12_000_000, 12_000_000 / (19 * 64 * 1000))
+# How a board on its own USB port introduces itself, so the driver knows it for one:
+# pid.codes' vendor ID for open hardware with its test product ID (fine for a device on
+# your own desk, not for one you ship: pid.codes gives product IDs away).
+USB_VENDOR_ID = 0x1209
+USB_PRODUCT_ID = 0x0001
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class BoardDevices:
     board: str
     family: str  # "ice40", "ecp5" or "gowin"
     clock_hz: int  # the core clock; its PLL must make it exactly (boards/clocks.py)
-    baud: int
+    baud: int | None  # the UART's rate; None on a board whose link is USB
     default_mode: str
     modes: dict[str, TopParams] = field(default_factory=dict)
 
@@ -99,8 +105,8 @@ class BoardDevices:
 
     @property
     def link(self) -> Link:
-        """The host link this board is built with (`Link`)."""
-        return uart_link(self.baud)
+        """The host link this board is built with by default (`Link`)."""
+        return USB_FULL_SPEED if self.baud is None else uart_link(self.baud)
 
     def config_name(self, mode: str) -> str:
         if mode not in self.modes:
@@ -202,13 +208,15 @@ def _multiplier_array(
     return TopParams(core, k_max=k_max, m_max=m_max)
 
 
-def _multiplier_board(name: str, family: str, clock_hz: int, design: TopParams) -> BoardDevices:
+def _multiplier_board(
+    name: str, family: str, clock_hz: int, design: TopParams, baud: int | None = DEFAULT_BAUD
+) -> BoardDevices:
     """A board whose one design runs both multiplier modes (``uniform`` is its default)."""
     return BoardDevices(
         board=name,
         family=family,
         clock_hz=clock_hz,
-        baud=DEFAULT_BAUD,
+        baud=baud,
         default_mode="uniform",
         modes={"uniform": design, "codebook": design},
     )
@@ -248,6 +256,17 @@ BOARD_DEVICES["tangnano20k"] = _multiplier_board(
     _multiplier_array(8, 8, k_max=256, m_max=32, channels=128),
 )  # fmt: skip
 
+# OrangeCrab r0.2 (LFE5U-25F / 85F, 48 MHz oscillator): no USB-serial bridge; its USB
+# port is the FPGA's own, a full-speed serial device (baud None: the link is USB).
+# The ULX3S's arrays on the same dies; the clock is the PLL's nearest to theirs from
+# 48 MHz (x 7 / 4).
+BOARD_DEVICES["orangecrab-25f"] = _multiplier_board(
+    "orangecrab-25f", "ecp5", 84_000_000, _multiplier_array(5, 5), baud=None
+)
+BOARD_DEVICES["orangecrab-85f"] = replace(
+    BOARD_DEVICES["ulx3s-85f"], board="orangecrab-85f", clock_hz=84_000_000, baud=None
+)
+
 
 DEVICES: dict[str, TopParams] = {"sim": SIM} | {
     board.config_name(mode): params
@@ -267,6 +286,8 @@ def board_link(board: str, baud: int | None = None) -> Link:
     if board not in BOARD_DEVICES:
         known = ", ".join(sorted(BOARD_DEVICES))
         raise ValueError(f"unknown board {board!r}; known boards: {known}")
+    if baud is not None and BOARD_DEVICES[board].baud is None:
+        raise ValueError(f"{board} has no UART (its link is USB): baud={baud} does not apply")
     return BOARD_DEVICES[board].link if baud is None else uart_link(baud)
 
 

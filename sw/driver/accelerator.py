@@ -26,9 +26,17 @@ Errors that retrying cannot fix (a refused layer, a dead simulator) raise at onc
 
 from __future__ import annotations
 
+import termios
+
 import numpy as np
 
-from sw.device.configs import DEFAULT_BAUD, device
+from sw.device.configs import (
+    DEFAULT_BAUD,
+    USB_FULL_SPEED,
+    USB_PRODUCT_ID,
+    USB_VENDOR_ID,
+    device,
+)
 from sw.device.payloads import (
     RUN_HEADER,
     Counters,
@@ -348,5 +356,30 @@ def open_serial(spec: str, *, timeout: float) -> SerialLink:
     except (serial.SerialException, OSError) as error:
         raise DeviceGone(f"cannot open serial port {port}: {error}") from error
     handle.reset_input_buffer()
+    _low_latency(handle)
+    # A device on its own USB port ignores the baud rate: bytes move at USB's pace.
+    usb_device = _port_ids(port) == (USB_VENDOR_ID, USB_PRODUCT_ID)
+    bytes_per_second = USB_FULL_SPEED.bytes_per_second if usb_device else baudrate / 10
     # A board drops a partial frame after its timeout (about 0.2 s at the boards' clocks).
-    return SerialLink(handle, timeout=timeout, bytes_per_second=baudrate / 10, quiet_s=0.3)
+    return SerialLink(handle, timeout=timeout, bytes_per_second=bytes_per_second, quiet_s=0.3)
+
+
+def _low_latency(handle) -> None:
+    """Ask the USB-serial driver to pass bytes on at once: Linux's ftdi_sio then sets the
+    FTDI chip's latency timer to 1 ms instead of 16 (every answer of a few bytes would
+    otherwise wait up to 16 ms). Ports that have no such setting (a CDC-ACM device, a
+    pseudo-terminal, other systems) are left as they are."""
+    try:
+        handle.set_low_latency_mode(True)
+    except (AttributeError, NotImplementedError, ValueError, OSError, termios.error):
+        pass
+
+
+def _port_ids(port: str) -> tuple[int | None, int | None]:
+    """The USB vendor and product IDs of ``port`` (None for a port that is not USB)."""
+    from serial.tools import list_ports
+
+    for info in list_ports.comports():
+        if info.device == port:
+            return info.vid, info.pid
+    return None, None
