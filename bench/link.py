@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from boards import BOARDS  # noqa: E402
+from boards.top import uart_timing  # noqa: E402
 from sim.faults import run_trials  # noqa: E402
 from sw.device.configs import (  # noqa: E402
     BOARD_DEVICES,
@@ -170,9 +171,16 @@ LINKS = {
 
 
 def buildable(board: str, link) -> bool:
-    """Whether ``board`` can be built with ``link`` (`boards.BOARDS`' links and bridge)."""
-    b = BOARDS[board]
-    return link.kind in b.links and (link.kind != "uart" or link.bits_per_second <= b.max_baud)
+    """Whether ``board`` can be built with ``link``: the board has the kind of link, and
+    a UART's rate passes the same check as ``make bitstream BAUD=...``."""
+    if link.kind not in BOARDS[board].links:
+        return False
+    try:
+        if link.kind == "uart":
+            uart_timing(BOARDS[board], link.bits_per_second)
+    except ValueError:
+        return False
+    return True
 
 
 def run_traffic(acc, product) -> tuple[int, int]:

@@ -114,7 +114,8 @@ def output_dir(
         name += f"-{b.link(link)}"
     if baud is not None and baud != b.devices.baud:
         name += f"-{baud}baud"
-    return BUILD_ROOT / (name if seed is None else f"{name}-seed{seed}")
+    own_seed = seed is None or seed == b.nextpnr_seed
+    return BUILD_ROOT / (name if own_seed else f"{name}-seed{seed}")
 
 
 def build(
@@ -127,11 +128,13 @@ def build(
     verbose: bool = False,
 ) -> dict:
     """Synthesize, place and route one board's design; ``seed`` is nextpnr's placement
-    seed (Fmax moves by several percent between seeds: compare designs over a few),
+    seed (the board's `nextpnr_seed` when None; Fmax moves by several percent between
+    seeds: compare designs over a few),
     ``baud`` the UART's rate in bits per second (the board record's when None), ``link``
     ``"uart"`` or ``"usb-fs"`` (the board's own when None)."""
     b = board(board_name)
     mode = b.mode(mode)
+    seed = b.nextpnr_seed if seed is None else seed
     config_name = b.config(mode)
     params = b.params(mode)
     # Refuses a clock the PLL cannot make, and a baud rate it cannot divide to, before
@@ -318,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qmatmul bitstream", description=__doc__)
     parser.add_argument("board", nargs="?", help=f"one of: {', '.join(BOARDS)}")
     parser.add_argument("--mode", help="weight mode (default: the board's own)")
-    parser.add_argument("--seed", type=int, help="nextpnr placement seed (own build directory)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="nextpnr placement seed (default: the board's own; another has its own directory)",
+    )
     parser.add_argument(
         "--baud",
         type=int,

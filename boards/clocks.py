@@ -228,10 +228,9 @@ def ehxplll(clock_in, input_hz, *, clki_div, clkfb_div, clkop, locked, clkos=Non
             f"p_CLK{name}_ENABLE": "ENABLED",
             f"p_CLK{name}_DIV": divider,
             f"p_CLK{name}_CPHASE": divider - 1,
+            f"p_CLK{name}_FPHASE": 0,
             f"o_CLK{name}": signal,
         }
-        if name != "OS2":  # CLKOS2 and CLKOS3 have no fine phase
-            args[f"p_CLK{name}_FPHASE"] = 0
     return Instance("EHXPLLL", **args)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Cat, Elaboratable, Module
+from amaranth import Elaboratable, Module
 from amaranth.lib import fifo, io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -139,6 +139,8 @@ class BoardTop(Elaboratable):
         if self.link == "usb-fs":
             if baud is not None:
                 raise ValueError(f"baud={baud} is for a UART; this build's link is USB")
+            if devices.family != "ecp5":
+                raise ValueError(f"the USB link's clocks are made for ECP5, not {devices.family}")
             self.baud = self.divisor = self.samples = None
             self.usb_pll = ecp5_usb_pll(input_hz)
         else:
@@ -174,9 +176,9 @@ class BoardTop(Elaboratable):
 
     def _uart_link(self, m, platform) -> BoardLink:
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
-        if self.samples == 2:  # the pin seen on both clock edges, the rising one first
+        if self.samples == 2:  # the pin seen on both clock edges: i[0] rising, i[1] falling
             m.submodules.rx_pin = rx_pin = io.DDRBuffer("i", uart.rx)
-            rx_samples = Cat(rx_pin.i[0], rx_pin.i[1])
+            rx_samples = rx_pin.i
         else:
             m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
             rx_samples = rx_pin.i

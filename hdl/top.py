@@ -247,6 +247,30 @@ class Top(wiring.Component):
         with m.If(repeating):
             m.d.comb += serializer.bytes.ready.eq(1)
         m.d.comb += sequencer.run.start.eq(start_run | next_repeat)
+        # What a REPEAT frame's payload says, as registers like the loaders' outputs (the
+        # frame's CRC bytes come after it): the decision at the frame's end reads no
+        # compare of the count (that path missed the ULX3S 85F's clock).
+        count_bytes = layout_bytes(REPEAT_HEADER)
+        repeat_error = Signal(Status)
+        repeat_complete = Signal()
+        m.d.sync += [
+            repeat_complete.eq(repeat_bytes == count_bytes),
+            repeat_error.eq(
+                Mux(
+                    repeat_bytes > count_bytes,
+                    Status.BAD_LENGTH,
+                    Mux(
+                        repeat_bytes != count_bytes,
+                        Status.OK,
+                        Mux(
+                            repeat_header.count == 0,
+                            Status.BAD_PARAM,
+                            Mux(ran, Status.OK, Status.NO_LAYER),
+                        ),
+                    ),
+                )
+            ),
+        ]
 
         # ---- responses ----------------------------------------------------------------
         NO_PAYLOAD, IDENTIFY_BYTES, COUNTER_BYTES, RESULT_BYTES = range(4)
@@ -331,15 +355,10 @@ class Top(wiring.Component):
                         loader_complete.eq(1),
                     ]
                 with m.Case(Op.REPEAT):
-                    count_bytes = layout_bytes(REPEAT_HEADER)
-                    with m.If(repeat_bytes > count_bytes):
-                        m.d.comb += loader_error.eq(Status.BAD_LENGTH)
-                    with m.Elif(repeat_bytes == count_bytes):
-                        with m.If(repeat_header.count == 0):
-                            m.d.comb += loader_error.eq(Status.BAD_PARAM)
-                        with m.Elif(~ran):
-                            m.d.comb += loader_error.eq(Status.NO_LAYER)
-                    m.d.comb += loader_complete.eq(repeat_bytes == count_bytes)
+                    m.d.comb += [
+                        loader_error.eq(repeat_error),
+                        loader_complete.eq(repeat_complete),
+                    ]
                 with m.Default():
                     m.d.comb += [loader_error.eq(Status.UNKNOWN_OPCODE), loader_complete.eq(1)]
             with m.If(~receiver.crc_ok):

@@ -54,16 +54,18 @@ class UARTReceiver(wiring.Component):
             m.d.sync += timer.eq(timer - 1)
         # The start bit's middle is half a bit after its first low sample j.
         half_bit = self.divisor * n // 2
+
+        def start_bit_at(j):
+            # The start bit's first low sample is sample j of this cycle: take its middle,
+            # and every bit's after it, in sample (j + half a bit) % n of later cycles.
+            m.d.sync += [timer.eq((j + half_bit) // n - 1), phase.eq((j + half_bit) % n)]
+            m.next = "START"
+
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(line != idle):
-                    for j in reversed(range(n)):  # the earliest low sample is assigned last
-                        with m.If(~line[j]):
-                            m.d.sync += [
-                                timer.eq((j + half_bit) // n - 1),
-                                phase.eq((j + half_bit) % n),
-                            ]
-                    m.next = "START"
+                for j in reversed(range(n)):  # the earliest low sample is assigned last
+                    with m.If(~line[j]):
+                        start_bit_at(j)
             with m.State("START"):
                 with m.If(timer == 0):
                     with m.If(sample):
@@ -82,6 +84,12 @@ class UARTReceiver(wiring.Component):
                     with m.If(sample):
                         m.d.sync += [self.bytes.payload.eq(shift), self.bytes.valid.eq(1)]
                     m.next = "IDLE"
+                    # The next start bit may begin in a later sample of this same cycle (a
+                    # host sending back to back, its clock a little fast): found now, not
+                    # a cycle late, which would put every bit's sample off its middle.
+                    for j in reversed(range(1, n)):
+                        with m.If((phase < j) & ~line[j]):
+                            start_bit_at(j)
         return m
 
 

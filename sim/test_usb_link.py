@@ -57,6 +57,7 @@ class UsbHost:
         self.tag = 0
         self.frame_number = 0
         self.last_frame_ns = 0.0
+        self.naks = 0  # bulk OUT packets the device refused (its FIFOs full)
 
     async def start(self):
         dut = self.dut
@@ -206,6 +207,7 @@ class UsbHost:
                     break
                 if answer != Pid.NAK:
                     raise UsbError(f"bulk OUT answered {answer.name}")
+                self.naks += 1
                 await self.read_some()  # what a host does meanwhile: keep reading
             self.toggle["out"] = Pid.DATA1 if self.toggle["out"] == Pid.DATA0 else Pid.DATA0
 
@@ -297,28 +299,42 @@ async def identify_load_and_run(_):
 
 @cocotb.test()
 async def frames_sent_back_to_back_lose_nothing(_):
-    """Unlike a UART, USB holds the host back (NAK) while the device's FIFOs are full:
-    frames written without waiting for answers are all answered, in order."""
+    """Unlike a UART, USB holds the host back (NAK) while the device cannot take more:
+    frames written in one go, the host reading only when refused, a RUN's long answer
+    filling the device's outgoing buffers so that it stops reading frames and its
+    incoming ones fill too. Every frame is answered, in order, with the kernel's
+    results."""
     host = await started()
     info = DeviceInfo.decode((await host.transact(Op.IDENTIFY)).payload)
-    product = board_link.product_for(
-        info, np.random.default_rng(3), info.rows, 64, info.cols, requant=True
-    )
+    rng = np.random.default_rng(3)
+    n = min(info.channels, 64)
+    product = board_link.product_for(info, rng, info.rows, 16, n, requant=False)
+    load = encode_layer(product.spec, product.codes, info)
     frames, tags = [], []
-    for op, payload in [
-        (Op.LOAD_LAYER, encode_layer(product.spec, product.codes, info)),
-        *[(Op.IDENTIFY, b"")] * 6,
-        (Op.COUNTERS, b""),
-    ]:
+    # A RUN's long answer, unread, stops the device reading; the LOAD after it (1 kB)
+    # then fills the device's incoming buffers.
+    for op in (Op.LOAD_LAYER, Op.RUN, Op.LOAD_LAYER, Op.RUN, Op.IDENTIFY, Op.COUNTERS):
         host.tag += 1
+        if op == Op.LOAD_LAYER:
+            payload, load_tag = load, host.tag
+        elif op == Op.RUN:
+            payload = encode_run(product.x, layer=load_tag)
+        else:
+            payload = b""
         frames.append(encode_request(op, payload, tag=host.tag))
         tags.append((op, host.tag))
-    stream = b"".join(frames)
-    assert len(stream) > 2 * 128  # more than the crossing FIFO holds
-    await host.write(stream)
+    await host.write(b"".join(frames))
+    assert host.naks > 0  # the device did hold the host back
     answers = [await host.response() for _ in frames]
     assert [(a.op, a.tag) for a in answers] == tags
     assert all(a.status == Status.OK for a in answers)
+    width = layer_result_bytes(product.spec, info)
+    expected = matmul(product.x, product.codes, product.spec)
+    for run in (answers[1], answers[3]):
+        assert len(run.payload) > 4 * MAX_PACKET
+        np.testing.assert_array_equal(
+            decode_results(run.payload, info.rows, n, width, info), expected
+        )
     counters = Counters.decode(answers[-1].payload)
     assert counters.bad_sync == counters.bad_crc == 0
 

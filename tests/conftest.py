@@ -28,7 +28,7 @@ LARGER_COPIES = {
     "ulx3s-45f": "ulx3s-12f",
     "tangnano20k": "tangnano9k",
     # The OrangeCrabs' devices are the ULX3S's at another clock (their USB link is
-    # simulated in tests/test_usb.py).
+    # simulated with the other boards' links, `LARGER_LINK_COPIES`).
     "orangecrab-25f": "ulx3s-25f",
     "orangecrab-85f": "ulx3s-85f",
     "orangecrab-85f-spx": "ulx3s-85f-spx",

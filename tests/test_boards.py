@@ -130,13 +130,20 @@ def test_uart_receiver_sampling_both_clock_edges_takes_each_bit_in_its_middle(of
             line += [noise[0], noise[1], (value >> i) & 1, noise[2]]
         line += [*rng.integers(0, 2, 2), 1, 1]  # stop bit: high from its middle on
         line += [1] * int(rng.integers(0, 4))  # idle, moving the next start's phase
-    line += [1] * (8 + len(line) % 2)
+    assert received_bytes(rx, line) == sent
+
+
+def received_bytes(rx: UARTReceiver, line: list[int]) -> list[int]:
+    """Feed ``line`` (one entry per sample) to ``rx``, ``rx.samples`` a cycle, earliest in
+    bit 0; return the bytes it received."""
+    n = rx.samples
+    line = line + [1] * (-len(line) % n + 2 * n)
     received = []
 
     async def testbench(ctx):
         ctx.set(rx.bytes.ready, 1)
-        for cycle in range(len(line) // 2):
-            ctx.set(rx.pin, int(line[2 * cycle]) | int(line[2 * cycle + 1]) << 1)
+        for cycle in range(len(line) // n):
+            ctx.set(rx.pin, sum(int(line[n * cycle + i]) << i for i in range(n)))
             await ctx.tick()
             if ctx.get(rx.bytes.valid):
                 received.append(ctx.get(rx.bytes.payload))
@@ -145,7 +152,27 @@ def test_uart_receiver_sampling_both_clock_edges_takes_each_bit_in_its_middle(of
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    assert received == sent
+    return received
+
+
+@pytest.mark.parametrize("samples", [1, 2])
+@pytest.mark.parametrize("offset", [0.0, 0.3, 0.6, 0.9])
+@pytest.mark.parametrize("speed", [0.98, 0.995, 1.0, 1.005, 1.02])
+def test_uart_receiver_follows_a_host_off_by_up_to_2_percent(speed, offset, samples):
+    """A host sending bytes back to back, its bit ``1 / speed`` of the nominal one (up to 2%
+    fast or slow, the tolerance `boards.top.uart_divisor` allows), its first start bit at
+    a fraction of a sample: 4 samples a bit, one a cycle or two (12 Mbaud on 24 MHz). A
+    start bit that begins in the cycle of the stop bit before it must be seen there."""
+    rx = UARTReceiver(divisor=4 // samples, samples=samples)
+    rng = np.random.default_rng(int(speed * 1000) + int(offset * 10))
+    sent = [int(v) for v in rng.integers(0, 256, 40)]
+    bits = [b for v in sent for b in [0, *((v >> i) & 1 for i in range(8)), 1]]
+    bit_samples, lead = 4 / speed, 8 + offset
+    end = lead + len(bits) * bit_samples
+    line = [
+        bits[int((t - lead) / bit_samples)] if lead <= t < end else 1 for t in range(int(end) + 8)
+    ]
+    assert received_bytes(rx, line) == sent
 
 
 @pytest.mark.parametrize("divisor", [4, 9, 16])

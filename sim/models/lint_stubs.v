@@ -29,7 +29,7 @@ module EHXPLLL #(
     parameter CLKOS_ENABLE = "DISABLED", parameter [31:0] CLKOS_DIV = 1,
     parameter [31:0] CLKOS_CPHASE = 0, parameter [31:0] CLKOS_FPHASE = 0,
     parameter CLKOS2_ENABLE = "DISABLED", parameter [31:0] CLKOS2_DIV = 1,
-    parameter [31:0] CLKOS2_CPHASE = 0
+    parameter [31:0] CLKOS2_CPHASE = 0, parameter [31:0] CLKOS2_FPHASE = 0
 ) (
     input wire CLKI, input wire CLKFB, input wire ENCLKOP, input wire PHASEDIR,
     input wire PHASELOADREG, input wire PHASESEL0, input wire PHASESEL1, input wire PHASESTEP,

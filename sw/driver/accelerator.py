@@ -26,6 +26,7 @@ Errors that retrying cannot fix (a refused layer, a dead simulator) raise at onc
 
 from __future__ import annotations
 
+import os
 import termios
 
 import numpy as np
@@ -379,7 +380,8 @@ def _port_ids(port: str) -> tuple[int | None, int | None]:
     """The USB vendor and product IDs of ``port`` (None for a port that is not USB)."""
     from serial.tools import list_ports
 
+    wanted = os.path.realpath(port)  # /dev/serial/by-id/... names the same device
     for info in list_ports.comports():
-        if info.device == port:
+        if os.path.realpath(info.device) == wanted:
             return info.vid, info.pid
     return None, None
