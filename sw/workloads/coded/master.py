@@ -250,11 +250,15 @@ def _dispatch_and_collect(code, plan, encoded, straggling, pool, timeout) -> Col
     pending = list(keys)
     values, cycles, compute_s, failures = {}, 0, 0.0, 0
     deadline = dispatched_at + timeout
+    timed_out = False
     while pending and not all(tracker.complete for tracker in trackers):
         left = max(0.0, deadline - time.perf_counter())
         ready, pending = ray.wait(pending, num_returns=1, timeout=left)
         if not ready:
-            break  # timed out
+            # Said by the wait itself: Ray may return a hair before the deadline, so
+            # reading the clock again afterwards can miss that the wait timed out.
+            timed_out = True
+            break
         try:
             answer = ray.get(ready[0])
         except failed_errors:
@@ -271,7 +275,7 @@ def _dispatch_and_collect(code, plan, encoded, straggling, pool, timeout) -> Col
         ray.cancel(ref)
     if not all(tracker.complete for tracker in trackers):
         error = code.shortfall(Done(values))
-        if time.perf_counter() >= deadline:
+        if timed_out:
             error = DecodingError(
                 f"timed out after {timeout:.1f} s: {error}",
                 arrived=error.arrived,
