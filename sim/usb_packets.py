@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from amaranth.lib.crc import catalog
+
 
 class Pid(IntEnum):
     OUT = 0x1
@@ -33,20 +35,12 @@ class Pid(IntEnum):
 
 def crc5(value: int, bits: int = 11) -> int:
     """USB's token CRC (x^5 + x^2 + 1) of the ``bits`` low bits of ``value``, LSB first."""
-    crc = 0x1F
-    for i in range(bits):
-        crc = (crc >> 1) ^ 0x14 if (crc ^ (value >> i)) & 1 else crc >> 1
-    return crc ^ 0x1F
+    return catalog.CRC5_USB(data_width=bits).compute([value & ((1 << bits) - 1)])
 
 
 def crc16(data: bytes) -> int:
     """USB's data CRC (x^16 + x^15 + x^2 + 1), each byte LSB first."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
+    return catalog.CRC16_USB().compute(data)
 
 
 def token(pid: Pid, address: int = 0, endpoint: int = 0) -> bytes:
