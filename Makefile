@@ -8,6 +8,7 @@ BOARD ?=
 MODE ?=
 BAUD ?=
 LINK ?=
+CORE_ONLY ?=
 
 .PHONY: install demo test test-all sim lint format bitstream bench clean help
 
@@ -42,7 +43,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bitstream: $(STAMP)
-	$(PY) -m boards.build $(BOARD) $(if $(MODE),--mode $(MODE)) $(if $(BAUD),--baud $(BAUD)) $(if $(LINK),--link $(LINK))
+	$(PY) -m boards.build $(BOARD) $(if $(MODE),--mode $(MODE)) $(if $(BAUD),--baud $(BAUD)) $(if $(LINK),--link $(LINK)) $(if $(CORE_ONLY),--core-only)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -4,7 +4,9 @@ Builds each (board, mode) with the same flow as `make bitstream` (YoWASP Yosys,
 nextpnr, icepack/ecppack) and collects its report.json: LUTs, LUTs per MAC, DSPs,
 BRAMs, Fmax, timing, peak GMAC/s (R x C x Fmax) against the targets of issue 3,
 and the critical path where a target is missed. The ECP5 builds take tens of
-minutes each on two cores; ``--board`` and ``--mode`` pick a subset.
+minutes each on two cores; ``--board`` and ``--mode`` pick a subset. ``--core-only``
+builds each board's matmul core alone (`boards.core_only`), the figure published
+arrays give, and keeps it beside the whole device's.
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ PEER = {"icebreaker": 0.61, "ulx3s-85f": 5.8}
 
 
 def measured_report(
-    name: str, mode: str, collect: bool, link: str | None = None
+    name: str, mode: str, collect: bool, link: str | None = None, core_only: bool = False
 ) -> tuple[dict | None, str]:
     """The report.json of one build, made now or (``collect``) by an earlier run."""
-    report_path = output_dir(name, mode, link=link) / "report.json"
+    report_path = output_dir(name, mode, link=link, core_only=core_only) / "report.json"
     problem = f"no {report_path}; run `make bitstream BOARD={name} MODE={mode}`" + (
-        f" LINK={link}" if link else ""
+        " CORE_ONLY=1" if core_only else f" LINK={link}" if link else ""
     )
     if not collect:
         try:
+            if core_only:
+                return build(name, mode, core_only=True), ""
             return build(name, mode, link=link), ""
         except BuildError as error:  # a timing miss still writes its report
             problem = str(error)
@@ -48,7 +52,9 @@ def measured_report(
 
 def _key(report: dict) -> tuple[str, str, str]:
     """A build is a board, a device configuration and a link (reports from before the
-    link was recorded are of the board's own)."""
+    link was recorded are of the board's own), or ``"core"`` for the core alone."""
+    if report.get("scope") == "core":
+        return report["board"], report["config"], "core"
     link = report.get("link") or BOARDS[report["board"]].link(None)
     return report["board"], report["config"], link
 
@@ -69,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         help="take the report.json of earlier `make bitstream` runs instead of building "
         "(only right if the design has not changed since)",
     )
+    parser.add_argument(
+        "--core-only", action="store_true", help="build the matmul core alone (see above)"
+    )
     args = parser.parse_args(argv)
 
     previous = json.loads(RESULTS.read_text())["builds"] if RESULTS.exists() else []
@@ -81,14 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.mode or list(board.modes):
             first_mode_of.setdefault(board.config(mode), mode)
         links = [link for link in args.link or [board.link(None)] if link in board.links]
+        if args.core_only:
+            links = ["core"]
         for (config, mode), link in itertools.product(first_mode_of.items(), links):
             what = f"{name} ({mode}, {link})"
             print(f"{'collecting' if args.collect else 'building'} {what} ...", flush=True)
-            report, problem = measured_report(name, mode, args.collect, link)
+            if args.core_only:
+                report, problem = measured_report(name, mode, args.collect, core_only=True)
+            else:
+                report, problem = measured_report(name, mode, args.collect, link)
             if problem and not (args.collect and report):
                 print(f"  {problem}")
             if report is None:  # did not fit, or never built: nothing measured
                 failed = {"board": name, "config": config, "link": link, "error": problem}
+                if args.core_only:
+                    failed["scope"] = "core"
                 builds[_key(failed)] = failed
                 continue
             # Issue 3 set peak targets for its two boards only (None for the others).

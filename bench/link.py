@@ -44,7 +44,6 @@ from sw.device.configs import (  # noqa: E402
 from sw.device.payloads import DeviceInfo, encode_layer, encode_run, result_bytes  # noqa: E402
 from sw.device.protocol import RESPONSE_OVERHEAD, Op, encode_request  # noqa: E402
 from sw.driver import Accelerator  # noqa: E402
-from sw.kernel.cycles import run_cycles  # noqa: E402
 from sw.kernel.random_layer import random_product  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "link.json"
@@ -114,9 +113,7 @@ def board_link(rng) -> dict:
             response = RESPONSE_OVERHEAD + chunk.shape[0] * n * width
             bytes_total += len(request) + response
             payload += chunk.size + chunk.shape[0] * n * width
-            cycles += run_cycles(
-                chunk.shape[0], k, n, info.rows, info.cols, latencies=info.latencies
-            )
+            cycles += info.run_cycles(chunk.shape[0], k, n)
         link_seconds = bytes_total * 10 / UART_BAUD
         compute_seconds = cycles / info.clock_hz
         macs = BATCH * k * n

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import BOARDS, board
 from .clocks import USB_HZ, USB_IO_HZ
+from .core_only import CoreOnlyTop
 from .top import BoardTop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,13 +105,16 @@ def output_dir(
     seed: int | None = None,
     baud: int | None = None,
     link: str | None = None,
+    core_only: bool = False,
 ) -> Path:
-    """``build/<board>[-<mode>][-<link>][-<baud>baud][-seed<seed>]``: the default build of
-    a board has the plain name; a non-default mode, link, UART rate or seed has its own
-    folder."""
+    """``build/<board>[-<mode>][-<link>|-core][-<baud>baud][-seed<seed>]``: the default
+    build of a board has the plain name; a non-default mode, link, UART rate or seed, or
+    the core alone, has its own folder."""
     b = board(board_name)
     name = b.name if mode == b.default_mode else f"{b.name}-{mode}"
-    if b.link(link) != b.link(None):
+    if core_only:
+        name += "-core"
+    elif b.link(link) != b.link(None):
         name += f"-{b.link(link)}"
     if baud is not None and baud != b.devices.baud:
         name += f"-{baud}baud"
@@ -125,13 +129,15 @@ def build(
     seed: int | None = None,
     baud: int | None = None,
     link: str | None = None,
+    core_only: bool = False,
     verbose: bool = False,
 ) -> dict:
     """Synthesize, place and route one board's design; ``seed`` is nextpnr's placement
     seed (the board's `nextpnr_seed` when None; Fmax moves by several percent between
     seeds: compare designs over a few),
     ``baud`` the UART's rate in bits per second (the board record's when None), ``link``
-    ``"uart"`` or ``"usb-fs"`` (the board's own when None)."""
+    ``"uart"`` or ``"usb-fs"`` (the board's own when None). ``core_only`` builds the
+    board's `MatmulCore` alone (`boards.core_only`), for comparing arrays like for like."""
     b = board(board_name)
     mode = b.mode(mode)
     seed = b.nextpnr_seed if seed is None else seed
@@ -139,8 +145,14 @@ def build(
     params = b.params(mode)
     # Refuses a clock the PLL cannot make, and a baud rate it cannot divide to, before
     # synthesis.
-    top = BoardTop(b, mode, baud=baud, link=link)
-    out_dir = output_dir(b.name, mode, seed, top.baud, top.link)
+    if core_only:
+        if baud is not None or link is not None:
+            raise ValueError("a core-only build has no link: --baud and --link do not apply")
+        top = CoreOnlyTop(b, mode)
+        out_dir = output_dir(b.name, mode, seed, core_only=True)
+    else:
+        top = BoardTop(b, mode, baud=baud, link=link)
+        out_dir = output_dir(b.name, mode, seed, top.baud, top.link)
     use_yowasp_tools()
 
     # Old logs would explain a new failure wrongly.
@@ -166,6 +178,13 @@ def build(
     seconds = time.monotonic() - start
 
     report = make_report(b, mode, config_name, params, out_dir, top.clock_hz, seconds)
+    report["nextpnr_seed"] = seed
+    report["drain_lanes"] = params.core.drain_lanes
+    if core_only:
+        report["scope"] = "core"
+        report["harness_flip_flops"] = top.harness.flip_flops
+        return _checked(report, out_dir, b.name, mode)
+    report["scope"] = "device"
     # The link's own clocks must meet their constraints too.
     nextpnr = json.loads((out_dir / NEXTPNR_REPORT).read_text())
     if top.link == "usb-fs":
@@ -173,13 +192,18 @@ def build(
             report[f"{name}_clock_mhz"] = hz / 1e6
             report[f"{name}_fmax_mhz"] = _clock_fmax(nextpnr, hz)
             report["timing_met"] = report["timing_met"] and report[f"{name}_fmax_mhz"] >= hz / 1e6
-    report["nextpnr_seed"] = seed
     report["link"] = top.link
     report["baud"] = top.baud
     if top.link == "uart":
         report["uart_divisor"] = top.divisor
         report["uart_rx_samples_per_cycle"] = top.samples
         report["baud_error"] = round(top.clock_hz / top.divisor / top.baud - 1, 5)
+    return _checked(report, out_dir, b.name, mode)
+
+
+def _checked(report: dict, out_dir: Path, board_name: str, mode: str) -> dict:
+    """Write ``report.json``; fail clearly when the design overflows the part's budget or
+    misses timing."""
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     over = [
         f"{report[key]} {key} > {report[key + '_available']}"
@@ -188,7 +212,7 @@ def build(
     ]
     if over:  # nextpnr placed it on a larger die than the part's own budget
         raise BuildError(
-            f"{b.name} ({mode}) does not fit the {report['device']}'s data-sheet budget: "
+            f"{board_name} ({mode}) does not fit the {report['device']}'s data-sheet budget: "
             f"{', '.join(over)}. Report: {out_dir / 'report.json'}"
         )
     if not report["timing_met"]:
@@ -199,7 +223,7 @@ def build(
             if f"{key}_fmax_mhz" in report
         )
         raise BuildError(
-            f"{b.name} ({mode}) misses timing: Fmax {report['fmax_mhz']:.1f} MHz for a target "
+            f"{board_name} ({mode}) misses timing: Fmax {report['fmax_mhz']:.1f} MHz for a target "
             f"of {report['target_mhz']:.1f} MHz{uart}; critical path {report['critical_path']}. "
             f"Report: {out_dir / 'report.json'}"
         )
@@ -337,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         help="host link: the USB-serial bridge's UART, or the FPGA's own full-speed USB "
         "port (default: the board's; own build directory)",
     )
+    parser.add_argument(
+        "--core-only",
+        action="store_true",
+        help="build the board's matmul core alone, without the device around it, to compare "
+        "with published arrays (own build directory)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show the tools' output")
     args = parser.parse_args(argv)
     if not args.board:
@@ -353,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             baud=args.baud,
             link=args.link,
+            core_only=args.core_only,
             verbose=args.verbose,
         )
     except (ValueError, BuildError) as error:
@@ -360,13 +391,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     r = report
     print(
-        f"{r['board']} ({r['weight_mode']}, {r['array'][0]}x{r['array'][1]} array): "
+        f"{r['board']} ({r['weight_mode']}, {r['array'][0]}x{r['array'][1]} array"
+        f"{', core alone' if args.core_only else ''}): "
         f"{r['luts']}/{r['luts_available']} LUTs, {r['dsps']} DSPs, {r['brams']} BRAMs, "
         f"Fmax {r['fmax_mhz']} MHz for {r['target_mhz']} MHz, peak {r['peak_gmacs']} GMAC/s"
     )
-    report_path = (
-        output_dir(r["board"], r["weight_mode"], args.seed, r["baud"], r["link"]) / "report.json"
-    )
+    if args.core_only:
+        folder = output_dir(r["board"], r["weight_mode"], args.seed, core_only=True)
+    else:
+        folder = output_dir(r["board"], r["weight_mode"], args.seed, r["baud"], r["link"])
+    report_path = folder / "report.json"
     print(f"wrote {r['bitstream']} and {report_path}")
     return 0
 

@@ -82,6 +82,27 @@ def uart_timing(board, baud: int) -> tuple[int, int]:
     return uart_divisor(clock_hz, baud, samples), samples
 
 
+def core_pll(board):
+    """The PLL that makes ``board``'s core clock from its oscillator (refuses a clock it
+    cannot make exactly)."""
+    input_hz = board.platform().default_clk_frequency
+    return pll_for(board.family, input_hz, board.devices.clock_hz)
+
+
+def board_clock(m: Module, platform, board, pll):
+    """The ``sync`` domain from ``board``'s oscillator through ``pll``, constrained to its
+    clock; returns the oscillator's signal (the USB PLL takes it too)."""
+    clock_pin = platform.request(platform.default_clk, dir="-")
+    if board.family == "ice40":
+        clock_in = clock_pin  # the PLL takes the pad itself
+    else:
+        m.submodules.clock_buffer = clock_buffer = io.Buffer("i", clock_pin)
+        clock_in = clock_buffer.i
+    sync = pll_domain(m, board.family, clock_in, pll)
+    platform.add_clock_constraint(sync.clk, pll.output_hz)
+    return clock_in
+
+
 class BoardLink(wiring.Component):
     """UART receiver -> receive FIFO -> device -> UART transmitter, on the core clock.
 
@@ -146,7 +167,7 @@ class BoardTop(Elaboratable):
         else:
             self.baud = devices.baud if baud is None else baud
             self.divisor, self.samples = uart_timing(board, self.baud)
-        self.pll = pll_for(devices.family, input_hz, devices.clock_hz)
+        self.pll = core_pll(board)
 
     @property
     def clock_hz(self) -> float:
@@ -155,15 +176,7 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        clock_pin = platform.request(platform.default_clk, dir="-")
-        if self.board.family == "ice40":
-            clock_in = clock_pin  # the PLL takes the pad itself
-        else:
-            m.submodules.clock_buffer = clock_buffer = io.Buffer("i", clock_pin)
-            clock_in = clock_buffer.i
-        sync = pll_domain(m, self.board.family, clock_in, self.pll)
-        platform.add_clock_constraint(sync.clk, self.clock_hz)
-
+        clock_in = board_clock(m, platform, self.board, self.pll)
         if self.link == "usb-fs":
             link = m.submodules.link = self._usb_link(m, platform, clock_in)
         else:

@@ -4,14 +4,17 @@ One operand beat carries a column of R activations ``x[m0:m0+R, k]`` and a row o
 C codes ``code[k, n0:n0+C]``; the array forms their outer product and adds it to
 R x C accumulators, so every beat is R x C multiply-accumulates. The K beats of a
 tile end with ``last`` (which also carries how many rows and columns of the tile
-are real, and its first output channel); the accumulators then move to a drain
-chain and the next tile starts at once while the drain shifts results out through
-the requantizer, one per cycle, row-major over the tile's valid entries.
+are real, and its first output channel); the accumulators then move to the drain
+chains and the next tile starts at once while the drain shifts results out,
+row-major over the tile's valid entries. There are `CoreParams.drain_lanes` chains
+(L), each with its own requantizer, so a results beat is L neighbouring values of a
+row and a tile drains in about R*C/L cycles: with one lane a 12 x 12 tile would take
+144 cycles to drain, longer than a 64-deep tile takes to compute.
 
 Pipeline (one register each): accept -> decode (at the array edge, once per column)
 -> product -> product/sum -> accumulate. The array never stalls: a beat is only
 accepted when it is sure to flow through, which for a ``last`` beat means the drain
-chain is free and no other ``last`` is in flight. The drain only issues a value when
+chain is free and no other ``last`` is in flight. The drain only issues a beat when
 the output FIFO has room for everything still inside the requantizer (credits), so
 back-pressure on ``results`` only ever stops the drain, then the next ``last``.
 
@@ -53,7 +56,14 @@ def operand_layout(params: CoreParams) -> data.StructLayout:
 
 
 def result_layout(params: CoreParams) -> data.StructLayout:
-    return data.StructLayout({"value": signed(params.acc_bits), "last": 1})
+    """One results beat: ``count`` neighbouring values of a tile row, one per drain lane."""
+    return data.StructLayout(
+        {
+            "values": data.ArrayLayout(signed(params.acc_bits), params.drain_lanes),
+            "count": range(1, params.drain_lanes + 1),  # real values, from values[0]
+            "last": 1,  # the tile's final beat
+        }
+    )
 
 
 def core_control_signature(params: CoreParams) -> wiring.Signature:
@@ -314,26 +324,37 @@ class MatmulCore(wiring.Component):
                 with m.Elif(summed.valid):
                     m.d.sync += accumulator[r][c].eq(accumulator[r][c] + product[r][c])
 
-        # ---- drain: a shift chain, row-major, through the requantizer ----------------
-        chain = [
-            Signal(signed(p.acc_bits), name=f"drain_{i}", reset_less=True)
-            for i in range(p.rows * p.cols)
+        # ---- drain: L shift chains (lanes), each through its own requantizer -----------
+        # Lane l holds the tile's row-major positions l, l+L, l+2L, ..., so step t of the
+        # drain moves positions tL .. tL+L-1 out: L neighbouring values of one row (L
+        # divides C), one results beat. One lane is the plain row-major chain.
+        lanes = p.drain_lanes
+        chains = [
+            [
+                Signal(signed(p.acc_bits), name=f"drain_{lane}_{i}", reset_less=True)
+                for i in range(p.rows * p.cols // lanes)
+            ]
+            for lane in range(lanes)
         ]
-        drain_col = Signal(range(p.cols + 1))  # (+1 keeps a 1-column array's counter non-empty)
-        drain_tile = Signal.like(summed.tile)
-        reserved = Signal(range(OUTPUT_FIFO_DEPTH + 1))  # values issued, not yet out
+        drain_col = Signal(range(p.cols + 1))  # lane 0's column (+1: a 1-column array's
+        drain_tile = Signal.like(summed.tile)  # counter is not empty)
+        reserved = Signal(range(OUTPUT_FIFO_DEPTH + 1))  # beats issued, not yet out
         step = drain_busy & (reserved < OUTPUT_FIFO_DEPTH)
         issue = step & (drain_col < drain_tile.cols)
 
         done_tile = Signal.like(summed.tile)
-        # The drain's length, (rows - 1) * C + cols, worked out over the two cycles before
-        # the hand-over so the multiply and the add each get a cycle.
+        # The drain's length in steps, (rows - 1) * C/L + ceil(cols / L), worked out over
+        # the two cycles before the hand-over so the multiply and the add each get a cycle.
         row_part = Signal.like(drain_count)
         done_length = Signal.like(drain_count)
+        if lanes == 1:
+            col_steps = summed.tile.cols
+        else:
+            col_steps = Array(-(-cols // lanes) for cols in range(p.cols + 1))[summed.tile.cols]
         m.d.sync += [
-            row_part.eq(times_constant(multiplied.tile.rows - 1, p.cols)),
+            row_part.eq(times_constant(multiplied.tile.rows - 1, p.cols // lanes)),
             done_tile.eq(summed.tile),
-            done_length.eq(row_part + summed.tile.cols),
+            done_length.eq(row_part + col_steps),
         ]
         with m.If(tile_done):
             m.d.sync += [
@@ -341,33 +362,54 @@ class MatmulCore(wiring.Component):
                 drain_col.eq(0),
                 drain_tile.eq(done_tile),
             ]
-            m.d.sync += [chain[r * p.cols + c].eq(accumulator[r][c]) for r in rows for c in cols]
+            for lane, chain in enumerate(chains):
+                for i, entry in enumerate(chain):
+                    row, col = divmod(i * lanes + lane, p.cols)
+                    m.d.sync += entry.eq(accumulator[row][col])
         with m.Elif(step):
-            m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(len(chain) - 1)]
+            for chain in chains:
+                m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(len(chain) - 1)]
             m.d.sync += drain_count.eq(drain_count - 1)
-            with m.If(drain_col == p.cols - 1):
+            with m.If(drain_col == p.cols - lanes):
                 m.d.sync += drain_col.eq(0)
             with m.Else():
-                m.d.sync += drain_col.eq(drain_col + 1)
+                m.d.sync += drain_col.eq(drain_col + lanes)
 
-        m.submodules.requantizer = requantizer = Requantizer(p)
-        wiring.connect(m, wiring.flipped(control.requant), requantizer.control)
-        m.d.comb += [
-            requantizer.in_valid.eq(issue),
-            requantizer.in_value.eq(chain[0]),
-            requantizer.in_channel.eq(drain_tile.col_base + drain_col),
-            requantizer.in_bank.eq(read_bank),
-            requantizer.in_last.eq(drain_count == 1),
-        ]
+        requantizers = []
+        for lane, chain in enumerate(chains):
+            requantizer = Requantizer(p)
+            m.submodules["requantizer" if lanes == 1 else f"requantizer_{lane}"] = requantizer
+            wiring.connect(m, wiring.flipped(control.requant), requantizer.control)
+            m.d.comb += [
+                requantizer.in_valid.eq(issue),
+                requantizer.in_value.eq(chain[0]),
+                requantizer.in_channel.eq(drain_tile.col_base + drain_col + lane),
+                requantizer.in_bank.eq(read_bank),
+                requantizer.in_last.eq(drain_count == 1),
+            ]
+            requantizers.append(requantizer)
+
+        # How many of a beat's values are real (the tile's last columns may be fewer than
+        # L), beside the values through the requantizers' latency.
+        result = Signal(result_layout(p))
+        if lanes == 1:
+            m.d.comb += result.count.eq(1)
+        else:
+            count = [
+                Signal(range(lanes + 1), name=f"count_{i}") for i in range(Requantizer.LATENCY)
+            ]
+            left = drain_tile.cols - drain_col
+            m.d.sync += count[0].eq(Mux(left >= lanes, lanes, left))
+            m.d.sync += [count[i].eq(count[i - 1]) for i in range(1, len(count))]
+            m.d.comb += result.count.eq(count[-1])
 
         m.submodules.output_fifo = output_fifo = fifo.SyncFIFOBuffered(
             width=result_layout(p).size, depth=OUTPUT_FIFO_DEPTH
         )
-        result = Signal(result_layout(p))
         m.d.comb += [
-            result.value.eq(requantizer.out_value),
-            result.last.eq(requantizer.out_last),
-            output_fifo.w_en.eq(requantizer.out_valid),
+            result.values.eq(Cat(requantizer.out_value for requantizer in requantizers)),
+            result.last.eq(requantizers[0].out_last),
+            output_fifo.w_en.eq(requantizers[0].out_valid),
             output_fifo.w_data.eq(result),
             self.results.payload.eq(output_fifo.r_data),
             self.results.valid.eq(output_fifo.r_rdy),

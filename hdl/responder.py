@@ -9,7 +9,7 @@ results go out while the core still computes.
 from __future__ import annotations
 
 from amaranth import Module, Signal, signed
-from amaranth.lib import crc, stream, wiring
+from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.device.protocol import DEVICE_SYNC, RESPONSE_HEADER, layout_bytes
@@ -122,4 +122,40 @@ class ResultSerializer(wiring.Component):
             m.d.sync += [word.eq(self.values.payload.as_signed()), left.eq(self.width)]
         with m.Elif(sent):
             m.d.sync += [word.eq(word >> 8), left.eq(left - 1)]
+        return m
+
+
+class LaneSerializer(wiring.Component):
+    """A results beat of ``lanes`` values (``count`` of them real, from the first) becomes
+    single values, one a cycle: the core's drain lanes ahead of the one-value
+    `ResultSerializer`. Takes the next beat as its last value leaves."""
+
+    def __init__(self, value_bits: int, lanes: int):
+        self.lanes = lanes
+        beat = data.StructLayout(
+            {"values": data.ArrayLayout(signed(value_bits), lanes), "count": range(1, lanes + 1)}
+        )
+        super().__init__(
+            {
+                "beats": In(stream.Signature(beat)),
+                "values": Out(stream.Signature(signed(value_bits))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        held = Signal.like(self.beats.payload)
+        index = Signal(range(self.lanes))
+        full = Signal()
+        sent = self.values.valid & self.values.ready
+        final = index == held.count - 1
+        m.d.comb += [
+            self.values.valid.eq(full),
+            self.values.payload.eq(held.values[index]),
+            self.beats.ready.eq(~full | (sent & final)),
+        ]
+        with m.If(self.beats.valid & self.beats.ready):
+            m.d.sync += [held.eq(self.beats.payload), index.eq(0), full.eq(1)]
+        with m.Elif(sent):
+            m.d.sync += [index.eq(index + 1), full.eq(~final)]
         return m

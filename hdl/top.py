@@ -4,7 +4,7 @@
                          └─► RunLoader ───► activation buffer
                                               │
           Sequencer ◄── buffers               ▼
-              └──► MatmulCore ──► ResultSerializer ──► Responder ─► tx
+              └──► MatmulCore ──► (LaneSerializer) ──► ResultSerializer ──► Responder ─► tx
 
 The wire format is `sw.device.protocol` and `sw.device.payloads` (docs/protocol.md).
 The receiver checks the framing and hands each frame's payload to the loader its op
@@ -39,7 +39,7 @@ from .core import MatmulCore
 from .counters import CounterFile
 from .loader import LayerLoader, address_bits, layer_layout, weight_bank_words
 from .receiver import FrameReceiver
-from .responder import Responder, ResultSerializer
+from .responder import LaneSerializer, Responder, ResultSerializer
 from .run_loader import RunLoader, activation_bank_words
 from .sequencer import Sequencer
 from .skid import SkidBuffer
@@ -86,10 +86,26 @@ class Top(wiring.Component):
         m.submodules.serializer = serializer = ResultSerializer(p.acc_bits, acc_bytes(p.acc_bits))
         m.submodules.responder = responder = Responder()
         wiring.connect(m, sequencer.operands, core.operands)
+        # The core's results beats (a value per drain lane) go out one value at a time;
+        # a REPEAT drops them as they leave the core, so it runs at the core's own pace.
+        results = core.results
+        repeating = Signal()
+        values = serializer.values
+        if p.drain_lanes > 1:
+            m.submodules.lane_serializer = lane_serializer = ResetInserter(soft_reset)(
+                LaneSerializer(p.acc_bits, p.drain_lanes)
+            )
+            wiring.connect(m, lane_serializer.values, serializer.values)
+            values = lane_serializer.beats
+            m.d.comb += [
+                values.payload.values.eq(results.payload.values),
+                values.payload.count.eq(results.payload.count),
+            ]
+        else:
+            m.d.comb += values.payload.eq(results.payload.values[0])
         m.d.comb += [
-            serializer.values.payload.eq(core.results.payload.value),
-            serializer.values.valid.eq(core.results.valid),
-            core.results.ready.eq(serializer.values.ready),
+            values.valid.eq(results.valid & ~repeating),
+            results.ready.eq(values.ready | repeating),
         ]
         m.submodules.tx_stage = tx_stage = SkidBuffer(8)
         wiring.connect(m, responder.tx, tx_stage.i)
@@ -232,7 +248,6 @@ class Top(wiring.Component):
         # the one before has ended, like a RUN after its decision, so the counter grows by
         # exactly one RUN's count per repeat; the results are dropped (`repeating`).
         ran = Signal()  # a RUN of the loaded layer has filled the activation buffer
-        repeating = Signal()
         repeats_left = Signal(16)
         next_repeat = Signal()
         repeat_tag = Signal(8)
@@ -244,8 +259,6 @@ class Top(wiring.Component):
                 m.d.sync += repeating.eq(0)
             with m.Else():
                 m.d.sync += next_repeat.eq(1)
-        with m.If(repeating):
-            m.d.comb += serializer.bytes.ready.eq(1)
         m.d.comb += sequencer.run.start.eq(start_run | next_repeat)
         # What a REPEAT frame's payload says, as registers like the loaders' outputs (the
         # frame's CRC bytes come after it): the decision at the frame's end reads no

@@ -36,11 +36,12 @@ async def measure_cycles(dut):
         rows.append(
             {
                 "array": [p.rows, p.cols],
+                "drain_lanes": p.drain_lanes,
                 "m": m,
                 "k": k,
                 "n": n,
                 "cycles": cycles,
-                "model_cycles": core_cycles(m, k, n, p.rows, p.cols),
+                "model_cycles": core_cycles(m, k, n, p.rows, p.cols, drain_lanes=p.drain_lanes),
                 "ideal_cycles": ideal,
                 "utilization": ideal / cycles,
             }

@@ -175,7 +175,8 @@ class CoreBench:
                 if first_accept is None:
                     first_accept = cycle
             if dut.results__ready.value and dut.results__valid.value:
-                results.append(self.results.unpack(dut.results__payload.value.to_unsigned()))
+                beat = self.results.unpack(dut.results__payload.value.to_unsigned())
+                results += self.values_of(beat)
                 last_result = cycle
             # `busy` must hold from the first beat in until the last result is out.
             if (
@@ -196,6 +197,18 @@ class CoreBench:
             f"no progress: {sent}/{len(beats)} beats accepted, "
             f"{len(results)}/{expected_results} results after {timeout_cycles} cycles"
         )
+
+    def values_of(self, beat: dict) -> list[dict]:
+        """A results beat as its values in order, `last` on the tile's final one only."""
+        count = beat["count"]
+        if not 1 <= count <= self.params.drain_lanes:
+            raise AssertionError(
+                f"a results beat of {count} values from {self.params.drain_lanes} lanes"
+            )
+        return [
+            {"value": beat["values"][i], "last": beat["last"] and i == count - 1}
+            for i in range(count)
+        ]
 
     async def matmul(
         self, x, codes, spec: LayerSpec, *, bank: int = 0, configure=True, **stream_options

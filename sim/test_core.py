@@ -241,7 +241,7 @@ async def cycles_match_the_model(dut):
         k = min(k, max_depth(spec))
         x, codes = random_operands(rng, spec, m, k, n)
         measured = await check_product(bench, x, codes, spec, f"cycles M={m} K={k} N={n}")
-        predicted = core_cycles(m, k, n, p.rows, p.cols)
+        predicted = core_cycles(m, k, n, p.rows, p.cols, drain_lanes=p.drain_lanes)
         assert measured == predicted, (
             f"M={m} K={k} N={n} on {p.rows}x{p.cols}: measured {measured} cycles, "
             f"model predicts {predicted}"

@@ -68,8 +68,15 @@ def test_board_designs_agree_with_ref(name):
                 np.testing.assert_array_equal(
                     got[0], matmul(product.x, product.codes, product.spec)
                 )
-                if requant and product.spec.requant.out_bits <= 8:  # no output stalls
-                    assert got[1] == expected[1], "run cycles differ from the model"
+                if requant and product.spec.requant.out_bits <= 8:
+                    # One 1-byte result a cycle leaves as fast as the device makes them;
+                    # more drain lanes make them faster than the one-byte link takes.
+                    if info.drain_lanes == 1:
+                        assert got[1] == expected[1], "run cycles differ from the model"
+                    else:
+                        assert got[1] > expected[1], "the byte link should hold the drain"
+                    # REPEAT drops its results in the core: the model's cycles on any device.
+                    assert sim.repeat_product(2) == ref.repeat_product(2), "REPEAT cycles"
         assert ran >= 2, f"{name} ran only {ran} kinds of layer"
 
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
+from sw.device.params import CoreParams
 from sw.kernel import (
     AccumulatorOverflowError,
     LayerSpec,
@@ -20,7 +21,7 @@ from sw.kernel import (
     result_order,
     tiles,
 )
-from sw.kernel.cycles import core_cycles, ideal_cycles
+from sw.kernel.cycles import core_cycles, drain_cycles, ideal_cycles
 from sw.kernel.spec import signed_range
 
 
@@ -334,3 +335,19 @@ def test_cycle_model_approaches_ideal_for_deep_products():
     assert ideal_cycles(64, 1024, 64, 8, 8) / cycles > 0.99
     # Drain-bound: K = 1 on a 4x4 array is limited by the 16-cycle drain per tile.
     assert core_cycles(16, 1, 16, 4, 4) > 16 * 16
+
+
+def test_drain_lanes_move_a_row_segment_a_cycle():
+    # A 3-row, 5-column tile on 12 columns, 4 lanes: two full rows of 3 steps, then the
+    # 5 columns of the last row in 2 steps (the second holds one value).
+    assert drain_cycles(3, 5, 12, 4) == 8
+    assert drain_cycles(3, 5, 12, 1) == 2 * 12 + 5
+    # 12 x 12, 64-deep tiles: one lane's 144-cycle drain holds every tile up, four
+    # lanes' 36 cycles fit inside a tile's 65 (64 beats and the hand-over).
+    tiles = 5 * 5
+    one_lane = core_cycles(60, 64, 60, 12, 12)
+    four_lanes = core_cycles(60, 64, 60, 12, 12, drain_lanes=4)
+    assert one_lane >= tiles * 144
+    assert tiles * 65 <= four_lanes < tiles * 65 + 36 + 30
+    with pytest.raises(ValueError, match="drain_lanes=5 must divide cols=12"):
+        CoreParams(rows=12, cols=12, drain_lanes=5)

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from sw.device.protocol import MAX_PAYLOAD
 from sw.driver import Accelerator
 from sw.kernel import AccumulatorOverflowError, LayerSpec, matmul, max_depth, run_product
-from sw.kernel.cycles import run_cycles
 from sw.kernel.product import load_payload_bytes, max_block_columns
 from sw.kernel.random_layer import random_operands, random_product, random_spec
 
@@ -102,7 +101,7 @@ def test_report_counts_cycles_and_runs(ref):
     y, report = run_product(ref, product.spec, product.codes, product.x)
     np.testing.assert_array_equal(y, matmul(product.x, product.codes, product.spec))
     expected_cycles = sum(
-        run_cycles(rows, min(info.k_max, k - k0), n, info.rows, info.cols)
+        info.run_cycles(rows, min(info.k_max, k - k0), n)
         for k0 in range(0, k, info.k_max)
         for rows in (info.m_max, 3)
     )

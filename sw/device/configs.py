@@ -127,8 +127,17 @@ def _icebreaker_multiplier_mode(mode: str) -> TopParams:
 
 
 def _ulx3s(**modes) -> TopParams:
+    # Four drain lanes: a 12 x 12 tile drains in 36 cycles, inside a 64-deep tile's 65,
+    # and their requantizers take 8 of the 12 MULT18X18Ds the array leaves.
     core = CoreParams(
-        rows=12, cols=12, act_bits=8, weight_bits=4, acc_bits=32, channels=256, **modes
+        rows=12,
+        cols=12,
+        act_bits=8,
+        weight_bits=4,
+        acc_bits=32,
+        channels=256,
+        drain_lanes=4,
+        **modes,
     )
     return TopParams(core, k_max=256, m_max=64)
 

@@ -55,6 +55,11 @@ class CoreParams:
     # to these widths), or, when False, by wiring for one layout: weight_bits-wide
     # codes with spx_terms terms and exponents up to max_shift (smaller on small FPGAs).
     spx_programmable: bool = True
+    # Drain lanes, each with its own requantizer: a finished tile leaves the array in
+    # about R*C / drain_lanes cycles instead of R*C, so the drain keeps up with shallow
+    # tiles (K < R*C) on a large array. Must divide C: lane l takes columns l, l+L, ...
+    # of each row, so a results beat is L neighbouring values of one row.
+    drain_lanes: int = 1
 
     def __post_init__(self) -> None:
         _check("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -65,6 +70,12 @@ class CoreParams:
         _check("spx_terms", self.spx_terms, *SPX_TERMS_RANGE)
         _check("max_shift", self.max_shift, 0, SPX_MAX_EXP_LIMIT)
         _check("channels", self.channels, 1, 1 << 16)
+        _check("drain_lanes", self.drain_lanes, 1, self.cols)
+        if self.cols % self.drain_lanes:
+            raise ValueError(
+                f"drain_lanes={self.drain_lanes} must divide cols={self.cols} (a results "
+                "beat is that many neighbouring values of one row)"
+            )
         modes = tuple(self.weight_modes)
         if not modes or any(mode not in WEIGHT_MODES for mode in modes):
             raise ValueError(f"weight_modes={modes!r} must be a non-empty subset of {WEIGHT_MODES}")

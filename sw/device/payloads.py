@@ -20,7 +20,7 @@ import numpy as np
 from amaranth import signed
 from amaranth.lib import data
 
-from sw.kernel import LayerSpec, check_depth, result_order
+from sw.kernel import LayerSpec, check_depth, cycles, result_order
 from sw.kernel.spec import WEIGHT_MODES
 
 from .latency import Latencies
@@ -45,6 +45,7 @@ IDENTIFY_LAYOUT = data.StructLayout(
         "version": 8,
         "rows": 8,
         "cols": 8,
+        "drain_lanes": 8,
         "act_bits": 8,
         "weight_bits": 8,
         "acc_bits": 8,
@@ -69,6 +70,7 @@ class DeviceInfo:
     version: int
     rows: int
     cols: int
+    drain_lanes: int  # results leaving the array per cycle (`CoreParams.drain_lanes`)
     act_bits: int
     weight_bits: int
     acc_bits: int
@@ -91,6 +93,7 @@ class DeviceInfo:
             version=PROTOCOL_VERSION,
             rows=c.rows,
             cols=c.cols,
+            drain_lanes=c.drain_lanes,
             act_bits=c.act_bits,
             weight_bits=c.weight_bits,
             acc_bits=c.acc_bits,
@@ -111,6 +114,7 @@ class DeviceInfo:
         return CoreParams(
             rows=self.rows,
             cols=self.cols,
+            drain_lanes=self.drain_lanes,
             act_bits=self.act_bits,
             weight_bits=self.weight_bits,
             acc_bits=self.acc_bits,
@@ -119,6 +123,12 @@ class DeviceInfo:
             max_shift=self.max_shift,
             channels=self.channels,
             spx_programmable=self.spx_programmable,
+        )
+
+    def run_cycles(self, m: int, k: int, n: int) -> int:
+        """The cycle model's ``run_cycles`` of one RUN of M rows on this device."""
+        return cycles.run_cycles(
+            m, k, n, self.rows, self.cols, drain_lanes=self.drain_lanes, latencies=self.latencies
         )
 
     def encode(self) -> bytes:

@@ -29,7 +29,7 @@ from amaranth.lib import crc, data, enum
 
 HOST_SYNC = 0xA5
 DEVICE_SYNC = 0x5A
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_PAYLOAD = 0xFFFF  # the 16-bit length field
 NO_TAG = 0  # the tag of responses to bytes that are not a frame; hosts use 1..255
 

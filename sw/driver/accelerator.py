@@ -52,7 +52,6 @@ from sw.device.payloads import (
 from sw.device.protocol import MAX_PAYLOAD, Op, ProtocolError, Status, layout_bytes
 from sw.kernel import LayerSpec, check_activations, matmul
 from sw.kernel.codes import check_codes
-from sw.kernel.cycles import run_cycles
 
 from .errors import DeviceError, DeviceGone, DeviceTimeout, LinkProtocolError
 from .link import SerialLink
@@ -131,7 +130,7 @@ class RefBackend:
             raise DeviceError(Op.RUN, Status.NO_LAYER)
         k = self.codes.shape[0]
         info = self.info
-        cycles = run_cycles(x.shape[0], k, n, info.rows, info.cols, latencies=info.latencies)
+        cycles = info.run_cycles(x.shape[0], k, n)
         self._counters.update(run_cycles=cycles, stall_cycles=0)
         self._counters["runs"] += 1
         self._counters["frames_ok"] += 1
@@ -259,8 +258,7 @@ class Accelerator:
             raise RuntimeError("no layer loaded: call load_layer(spec, codes) and matmul first")
         encode_repeat(n)  # ValueError for a count outside 1..65535
         info = self.info
-        longest = run_cycles(self.rows_per_run(), self.k, self.n, info.rows, info.cols,
-                             latencies=info.latencies)  # fmt: skip
+        longest = info.run_cycles(self.rows_per_run(), self.k, self.n)
         self.backend.repeat(n, n * longest / info.clock_hz)
         return self.counters().run_cycles
 

@@ -10,9 +10,10 @@ result leaves, both included.
 
 How the core spends them: a tile takes K beats, one per cycle, and a bubble cycle
 after its last beat in which the accumulators hand over to the drain chain. A
-tile's last beat may only enter once the drain chain is free and no other last
-beat is in flight, so when a tile's drain (one cycle per entry up to its last
-valid one) outlasts the next tile's K beats, the next last beat waits. After the
+tile's last beat may only enter once the drain is free and no other last beat is
+in flight, so when a tile's drain (a cycle per ``drain_lanes`` neighbouring entries
+of a row, up to its last valid one) outlasts the next tile's K beats, the next last
+beat waits. After the
 final tile: the array latency, the hand-over, its drain, the requantizer and the
 output FIFO.
 """
@@ -26,13 +27,22 @@ from .tiling import tiles
 DEVICE_LATENCIES = Latencies()  # what today's gateware is built to
 
 
-def drain_cycles(tile_rows: int, tile_cols: int, array_cols: int) -> int:
-    """The drain chain shifts row-major and stops after the tile's last valid entry."""
-    return (tile_rows - 1) * array_cols + tile_cols
+def drain_cycles(tile_rows: int, tile_cols: int, array_cols: int, drain_lanes: int = 1) -> int:
+    """The drain moves ``drain_lanes`` neighbouring entries of a row a cycle, row-major,
+    and stops after the step holding the tile's last valid entry."""
+    per_row = array_cols // drain_lanes
+    return (tile_rows - 1) * per_row + -(-tile_cols // drain_lanes)
 
 
 def core_cycles(
-    m: int, k: int, n: int, array_rows: int, array_cols: int, *, latencies=DEVICE_LATENCIES
+    m: int,
+    k: int,
+    n: int,
+    array_rows: int,
+    array_cols: int,
+    *,
+    drain_lanes: int = 1,
+    latencies=DEVICE_LATENCIES,
 ) -> int:
     """Predicted cycles for ``x (M x K) @ w (K x N)`` on an R x C core (see module doc)."""
     if k < 1:
@@ -46,7 +56,7 @@ def core_cycles(
             # the bubble after the previous last beat, then K beats; or a busy drain
             drain_free = last_accept + latencies.array + latencies.handover + 1 + drain
             last_accept = max(last_accept + 1 + k, drain_free)
-        drain = drain_cycles(tile.rows, tile.cols, array_cols)
+        drain = drain_cycles(tile.rows, tile.cols, array_cols, drain_lanes)
     return (
         last_accept
         + latencies.array
@@ -64,11 +74,20 @@ def ideal_cycles(m: int, k: int, n: int, array_rows: int, array_cols: int) -> fl
 
 
 def run_cycles(
-    m: int, k: int, n: int, array_rows: int, array_cols: int, *, latencies=DEVICE_LATENCIES
+    m: int,
+    k: int,
+    n: int,
+    array_rows: int,
+    array_cols: int,
+    *,
+    drain_lanes: int = 1,
+    latencies=DEVICE_LATENCIES,
 ) -> int:
     """Predicted ``run_cycles`` counter of one RUN of M rows (results never held up).
 
     The counter starts when the sequencer issues its first beat, `latencies.run_start`
     cycles before the core accepts it."""
-    core = core_cycles(m, k, n, array_rows, array_cols, latencies=latencies)
+    core = core_cycles(
+        m, k, n, array_rows, array_cols, drain_lanes=drain_lanes, latencies=latencies
+    )
     return core + latencies.run_start
