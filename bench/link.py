@@ -11,6 +11,10 @@ Measures, in one run:
   10 bits per byte), using the iCEBreaker's device configuration;
 - every board's default design at 3, 6 and 12 Mbaud and USB full speed: end-to-end
   MMAC/s of the digits MLP and a 256-deep layer (computed from bytes and cycles);
+- the digits MLP (the demo's trained 64-64-10 program) end to end through `sim:<board>`
+  for every board's default design: the bytes the driver really moves and the cycles
+  the device really counts, costed at the board's own link rate and at 3 Mbaud, with
+  the two layers as one network on chip (RUN_NETWORK) and layer by layer; the ratio;
 - a fault run: random faults (stray bytes, truncated frames, garbage, late replies;
   `sim.faults`) injected over a long run of calls on `sim`, each result checked
   against the reference: wrong results (must be 0), calls recovered, calls that
@@ -252,6 +256,52 @@ def boards_at_link_rates(rng) -> list[dict]:
     return rows
 
 
+def digits_whole_vs_layers() -> list[dict]:
+    """Images per second of the digits MLP on each board's simulated device, whole network
+    against layer by layer (`sw.workloads.demo.end_to_end`: bytes counted on the link,
+    cycles on the device; the pseudo-terminal has no line rate, so time is costed)."""
+    from sw.data import load_digits_dataset
+    from sw.quant import WeightScheme
+    from sw.workloads.demo import DEFAULT_CACHE, end_to_end, trained_program
+    from sw.workloads.digits import TrainConfig
+
+    dataset = load_digits_dataset()
+    programs = {}  # SP2 weights where the array shifts and adds, else uniform 4-bit
+    rows = []
+    for name in sorted(BOARD_DEVICES):
+        board = BOARD_DEVICES[name]
+        config = board.config_name(board.default_mode)
+        kind = "sp2" if "spx" in device(config).core.weight_modes else "uniform"
+        if kind not in programs:
+            programs[kind], _ = trained_program(
+                TrainConfig(), dataset, WeightScheme(kind, 4), DEFAULT_CACHE, retrain=False
+            )
+        program = programs[kind]
+        links = {"board": board.link, "uart 3 Mbaud": uart_link(UART_BAUD)}
+        with Accelerator.open(f"sim:{config}") as sim:
+            for link_name, link in links.items():
+                paths = {
+                    label: end_to_end(program, sim, dataset.x_test, link, whole_network=whole)
+                    for label, whole in (("whole network", True), ("layer by layer", False))
+                }
+                whole, layers = paths["whole network"], paths["layer by layer"]
+                rows.append(
+                    {
+                        "board": name,
+                        "config": config,
+                        "weights": f"{kind} 4-bit",
+                        "link": link_name,
+                        "link_kind": link.kind,
+                        "link_bits_per_second": link.bits_per_second,
+                        "images": len(dataset.x_test),
+                        "paths": paths,
+                        "whole_over_layers": whole["images_per_second"]
+                        / layers["images_per_second"],
+                    }
+                )
+    return rows
+
+
 def fault_run(rng) -> dict:
     """Random faults among many checked calls on `sim`, the driver retrying as it does."""
     start = time.monotonic()
@@ -275,6 +325,7 @@ def main() -> int:
         "sim": sim_throughput(rng),
         "board": board_link(rng),
         "boards_at_link_rates": boards_at_link_rates(rng),
+        "digits_whole_vs_layers": digits_whole_vs_layers(),
         "faults": fault_run(rng),
         "seconds": round(time.monotonic() - start, 1),
     }
@@ -307,6 +358,15 @@ def main() -> int:
         print(
             f"  {r['board']:>12} {r['workload']:>15}: {rates}  "
             f"(compute alone {r['compute_only_mmacs_per_second']:.0f})"
+        )
+    print("digits MLP images/s end to end on sim (whole network vs layer by layer):")
+    for r in report["digits_whole_vs_layers"]:
+        whole, layers = r["paths"]["whole network"], r["paths"]["layer by layer"]
+        print(
+            f"  {r['board']:>14} {r['link']:>13} ({r['link_bits_per_second'] / 1e6:g} Mbit/s):"
+            f" {whole['images_per_second']:.0f} vs {layers['images_per_second']:.0f}"
+            f" = {r['whole_over_layers']:.2f}x; link share {whole['link_share']:.1%} vs"
+            f" {layers['link_share']:.1%}; on chip: {whole['on_chip']}"
         )
     faults = report["faults"]
     print(

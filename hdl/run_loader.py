@@ -1,27 +1,32 @@
-"""`RunLoader`: a RUN payload, byte by byte, into the activation buffer.
+"""`RunLoader`: a RUN or RUN_NETWORK payload, byte by byte, into the activation buffer.
 
     header (`RUN_HEADER`: M, layer tag) ─► check ─► M x K activations ─► done
+    (`NETWORK_HEADER`: M, first and last layer tags)
 
 Row ``m`` goes to bank ``m % R`` at ``(m // R) * K + k`` (the sequencer's layout).
 The header is checked against the loaded layer: none loaded is NO_LAYER, another
 layer than the one the host names is WRONG_LAYER (so a host that lost track of a
 load can never compute with the wrong weights), M of zero is BAD_PARAM, M beyond
 the buffer TOO_LARGE; an activation outside ``act_bits`` is BAD_VALUE and bytes
-beyond M x K are BAD_LENGTH. `response_length` is the RUN's result bytes, M times
-the layer's row bytes, worked out on a registered multiplier long before the frame
-ends; `response_too_long` says it does not fit one response frame.
+beyond M x K are BAD_LENGTH. A RUN_NETWORK (`network`) names both resident layers:
+``layer`` is then the first, ``next_layer`` the second; either missing is NO_LAYER,
+either tag wrong WRONG_LAYER, and a pair that cannot chain (the first layer's N not
+the second's K, its results not requantized to at most ``act_bits``) BAD_PARAM.
+`response_length` is the RUN's result bytes, M times the last layer's row bytes,
+worked out on a registered multiplier long before the frame ends; `response_too_long`
+says it does not fit one response frame.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-from amaranth import Cat, Module, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.device.params import TopParams
-from sw.device.payloads import RUN_HEADER
+from sw.device.payloads import NETWORK_HEADER, RUN_HEADER
 from sw.device.protocol import Status, layout_bytes
 
 from .loader import address_bits, layer_layout
@@ -43,7 +48,12 @@ class RunLoader(wiring.Component):
                 "payload": In(stream.Signature(8)),
                 "layer_valid": In(1),  # a layer is loaded
                 "layer_tag": In(8),  # the tag of the frame that loaded it
-                "layer": In(layer_layout(tp)),  # the loaded layer
+                "layer": In(layer_layout(tp)),  # the loaded layer (a network's first)
+                # RUN_NETWORK: the second layer (the one loaded last) and its tag.
+                "network": In(1),
+                "next_valid": In(1),
+                "next_tag": In(8),
+                "next_layer": In(layer_layout(tp)),
                 "m": Out(range(tp.m_max + 1)),
                 "complete": Out(1),
                 "error": Out(Status),
@@ -62,11 +72,11 @@ class RunLoader(wiring.Component):
         R = p.rows
         byte = self.payload.payload
         got = self.payload.valid & self.payload.ready
-        header_bytes = layout_bytes(RUN_HEADER)
-        recent = Signal(RUN_HEADER.size)  # the header's bytes, newest on top
+        header_bytes = Mux(self.network, layout_bytes(NETWORK_HEADER), layout_bytes(RUN_HEADER))
+        recent = Signal(NETWORK_HEADER.size)  # the header's bytes, newest on top
         with m.If(got):
             m.d.sync += recent.eq(Cat(recent[8:], byte))
-        field = Signal(range(header_bytes + 1))
+        field = Signal(range(layout_bytes(NETWORK_HEADER) + 1))
         k = Signal(range(tp.k_max + 1))
         lane = Signal(range(R + 1))  # activation bank m % R
         base = Signal(len(self.act_address) + 1)  # (m // R) * K
@@ -86,8 +96,10 @@ class RunLoader(wiring.Component):
         # The result bytes, M * row_bytes, on a registered multiplier (a DSP block on the
         # FPGAs): ready two cycles after `m` is set, long before the CRC's two bytes have
         # come and the top reads it. Operands get a 0 on top: unsigned.
+        last_layer = Signal(layer_layout(tp))
+        m.d.comb += last_layer.eq(Mux(self.network, self.next_layer, self.layer))
         m.submodules.response_length = RegisteredMultiplier(
-            Cat(self.m, 0).as_signed(), Cat(self.layer.row_bytes, 0).as_signed(),
+            Cat(self.m, 0).as_signed(), Cat(last_layer.row_bytes, 0).as_signed(),
             self.response_length,
         )  # fmt: skip
         # More than the 16-bit length field holds; a register a cycle behind the product.
@@ -115,25 +127,36 @@ class RunLoader(wiring.Component):
                         m.next = "HEADER_CHECK"
 
             with state("HEADER_CHECK"):  # a cycle without a byte: M and the layer are in
-                head = RUN_HEADER(recent)
-                with m.If(~self.layer_valid):
+                run_head, network_head = RUN_HEADER(recent[8:]), NETWORK_HEADER(recent)
+                head_m = Mux(self.network, network_head.m, run_head.m)
+                first_tag = Mux(self.network, network_head.first, run_head.layer)
+                first, second = self.layer, self.next_layer
+                chains = (
+                    (first.n == second.k)
+                    & first.requant
+                    & (first.out_bits <= p.act_bits)
+                )  # fmt: skip
+                with m.If(~self.layer_valid | (self.network & ~self.next_valid)):
                     fail(Status.NO_LAYER)
                     m.next = "DISCARD"
-                with m.Elif(head.layer != self.layer_tag):
+                with m.Elif(
+                    (first_tag != self.layer_tag)
+                    | (self.network & (network_head.last != self.next_tag))
+                ):
                     fail(Status.WRONG_LAYER)
                     m.next = "DISCARD"
-                with m.Elif(head.m == 0):
+                with m.Elif((head_m == 0) | (self.network & ~chains)):
                     fail(Status.BAD_PARAM)
                     m.next = "DISCARD"
-                with m.Elif(head.m > tp.m_max):
+                with m.Elif(head_m > tp.m_max):
                     fail(Status.TOO_LARGE)
                     m.next = "DISCARD"
                 with m.Else():
                     m.d.sync += [
-                        self.m.eq(head.m),
+                        self.m.eq(head_m),
                         row_left.eq(self.layer.k - 1),
                         row_reload.eq(self.layer.k - 1),
-                        rows_left.eq(head.m - 1),
+                        rows_left.eq(head_m - 1),
                         k.eq(0),
                         lane.eq(0),
                         base.eq(0),

@@ -5,7 +5,7 @@ columns, every k) without a multiplier or divider: every address is a running su
 
 Buffer layouts (filled by `hdl.top`):
 
-- activations: R banks, row ``m`` in bank ``m % R`` at ``(m // R) * K + k``;
+- activations: R banks, row ``m`` in bank ``m % R`` at ``act_base + (m // R) * K + k``;
 - weights: one word of C codes per (tile, k) at ``bank_base + tile * K + k``, lane
   ``n % C`` holding column ``n``.
 
@@ -28,7 +28,9 @@ from .core import operand_layout
 OPERAND_FIFO_SLACK = 3
 
 
-def run_signature(params: CoreParams, k_max: int, n_max: int, m_max: int) -> wiring.Signature:
+def run_signature(
+    params: CoreParams, k_max: int, n_max: int, m_max: int, act_addr_width: int
+) -> wiring.Signature:
     """What the sequencer needs to know about a run (held stable while ``busy``)."""
     return wiring.Signature(
         {
@@ -37,6 +39,7 @@ def run_signature(params: CoreParams, k_max: int, n_max: int, m_max: int) -> wir
             "k": Out(range(k_max + 1)),
             "n": Out(range(n_max + 1)),
             "weight_base": Out(range(2 * k_max * n_tiles(params, n_max) + 1)),
+            "act_base": Out(act_addr_width),  # where row 0 of the activations starts
         }
     )
 
@@ -62,7 +65,7 @@ class Sequencer(wiring.Component):
         self.k_max, self.m_max, self.n_max = k_max, m_max, n_max
         super().__init__(
             {
-                "run": In(run_signature(params, k_max, n_max, m_max)),
+                "run": In(run_signature(params, k_max, n_max, m_max, act_addr_width)),
                 "busy": Out(1),  # from start until the last beat has left the FIFO
                 "act_addr": Out(act_addr_width),
                 "act_data": In(data.ArrayLayout(signed(params.act_bits), params.rows)),
@@ -123,7 +126,7 @@ class Sequencer(wiring.Component):
                 k.eq(0),
                 row_base.eq(0),
                 col_base.eq(0),
-                act_block.eq(0),
+                act_block.eq(run.act_base),
                 weight_tile.eq(run.weight_base),
                 k_last.eq(run.k - 1),
                 one_col_block.eq(run.n <= p.cols),

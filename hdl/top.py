@@ -1,10 +1,11 @@
 """The board-independent device: a command decoder on one byte stream in and one out.
 
     rx ─► FrameReceiver ─┬─► LayerLoader ─► weight buffer, decode and requant tables (shadow bank)
-                         └─► RunLoader ───► activation buffer
-                                              │
-          Sequencer ◄── buffers               ▼
-              └──► MatmulCore ──► (LaneSerializer) ──► ResultSerializer ──► Responder ─► tx
+                         └─► RunLoader ───► activation buffer ◄──────────────────┐
+                                              │                                  │
+          Sequencer ◄── buffers               ▼                            ResultWriter
+              └──► MatmulCore ──► (LaneSerializer) ─┬──────────────────────────────┘
+                                                    └─► ResultSerializer ──► Responder ─► tx
 
 The wire format is `sw.device.protocol` and `sw.device.payloads` (docs/protocol.md).
 The receiver checks the framing and hands each frame's payload to the loader its op
@@ -12,6 +13,11 @@ names; this module decides, when a frame has ended, what to answer and what to d
 a layer becomes active only when its frame's CRC checks out and the loader found
 nothing wrong (so a bad frame never disturbs the layer in use); a RUN starts only
 then too, and its results stream back in tile order while the core computes.
+
+The two weight banks hold the last two layers loaded. A RUN_NETWORK runs both: the
+older one first, its results written back into the upper half of the activation
+buffer (`ResultWriter`), then the newer one on those, its results sent back. The
+cycle counter pauses between the two passes, so it counts the two RUNs' cycles.
 
 On a board a UART PHY wraps ``rx``/``tx`` (`boards.top`); in simulation a
 pseudo-terminal does (`sim/pty_harness.cpp`).
@@ -43,6 +49,7 @@ from .responder import LaneSerializer, Responder, ResultSerializer
 from .run_loader import RunLoader, activation_bank_words
 from .sequencer import Sequencer
 from .skid import SkidBuffer
+from .writeback import ResultWriter
 
 
 class Top(wiring.Component):
@@ -62,7 +69,12 @@ class Top(wiring.Component):
         m = Module()
         R, C = p.rows, p.cols
         weight_half = weight_bank_words(tp)  # weight words per bank
-        act_depth = activation_bank_words(tp)
+        # Each activation bank has a RUN's rows; with networks, a second region for a
+        # network's first layer's results (the second layer's activations).
+        act_region = activation_bank_words(tp)
+        act_depth = 2 * act_region if tp.networks else act_region
+        # The ops whose payload is activation rows (RUN_NETWORK only with networks).
+        run_ops = (Op.RUN, Op.RUN_NETWORK) if tp.networks else (Op.RUN,)
 
         # ---- datapath: sequencer -> core -> serializer -> responder ----------------------
         # A RESET frame resets the core and the sequencer a cycle after the decision,
@@ -86,27 +98,49 @@ class Top(wiring.Component):
         m.submodules.serializer = serializer = ResultSerializer(p.acc_bits, acc_bytes(p.acc_bits))
         m.submodules.responder = responder = Responder()
         wiring.connect(m, sequencer.operands, core.operands)
-        # The core's results beats (a value per drain lane) go out one value at a time;
+        # The core's results beats (a value per drain lane) go on one value at a time;
         # a REPEAT drops them as they leave the core, so it runs at the core's own pace.
         results = core.results
         repeating = Signal()
-        values = serializer.values
+        value = Signal(signed(p.acc_bits))  # one result at a time, a stream
+        value_valid, value_ready = Signal(), Signal()
         if p.drain_lanes > 1:
             m.submodules.lane_serializer = lane_serializer = ResetInserter(soft_reset)(
                 LaneSerializer(p.acc_bits, p.drain_lanes)
             )
-            wiring.connect(m, lane_serializer.values, serializer.values)
-            values = lane_serializer.beats
+            beats = lane_serializer.beats
             m.d.comb += [
-                values.payload.values.eq(results.payload.values),
-                values.payload.count.eq(results.payload.count),
+                beats.payload.values.eq(results.payload.values),
+                beats.payload.count.eq(results.payload.count),
+                beats.valid.eq(results.valid & ~repeating),
+                results.ready.eq(beats.ready | repeating),
+                value.eq(lane_serializer.values.payload),
+                value_valid.eq(lane_serializer.values.valid),
+                lane_serializer.values.ready.eq(value_ready),
             ]
         else:
-            m.d.comb += values.payload.eq(results.payload.values[0])
+            m.d.comb += [
+                value.eq(results.payload.values[0]),
+                value_valid.eq(results.valid & ~repeating),
+                results.ready.eq(value_ready | repeating),
+            ]
+        # A network's first pass (the older layer, `first_pass`) writes its results back
+        # into the activation buffer; anything else goes to the link. (Without networks
+        # `first_pass` is never driven: a constant 0.)
+        first_pass = Signal()
         m.d.comb += [
-            values.valid.eq(results.valid & ~repeating),
-            results.ready.eq(values.ready | repeating),
+            serializer.values.payload.eq(value),
+            serializer.values.valid.eq(value_valid & ~first_pass),
+            value_ready.eq(serializer.values.ready),
         ]
+        if tp.networks:
+            m.submodules.result_writer = writer = ResultWriter(tp, address_bits(act_depth))
+            m.d.comb += [
+                writer.values.payload.eq(value),
+                writer.values.valid.eq(value_valid & first_pass),
+            ]
+            with m.If(first_pass):
+                m.d.comb += value_ready.eq(writer.values.ready)
         m.submodules.tx_stage = tx_stage = SkidBuffer(8)
         wiring.connect(m, responder.tx, tx_stage.i)
         wiring.connect(m, tx_stage.o, wiring.flipped(self.tx))
@@ -123,7 +157,7 @@ class Top(wiring.Component):
         op = receiver.header.op
         m.d.comb += [
             layer_loader.start.eq(receiver.frame_start & (op == Op.LOAD_LAYER)),
-            run_loader.start.eq(receiver.frame_start & (op == Op.RUN)),
+            run_loader.start.eq(receiver.frame_start & op.matches(*run_ops)),
         ]
         # The payload goes to the loader the op names; any other op has no payload, so
         # its bytes are taken and the frame answered BAD_LENGTH (UNKNOWN_OPCODE first).
@@ -136,7 +170,7 @@ class Top(wiring.Component):
         with m.Switch(op):
             with m.Case(Op.LOAD_LAYER):
                 wiring.connect(m, receiver.payload, layer_loader.payload)
-            with m.Case(Op.RUN):
+            with m.Case(*run_ops):
                 wiring.connect(m, receiver.payload, run_loader.payload)
             with m.Case(Op.REPEAT):
                 m.d.comb += receiver.payload.ready.eq(1)
@@ -165,6 +199,9 @@ class Top(wiring.Component):
             weights.read_address.eq(sequencer.weight_addr),
             sequencer.weight_data.eq(weights.read_data),
         ]
+        # The run loader (while a frame arrives) and the result writer (while a network's
+        # first layer drains) never write at the same time: the receiver waits for the
+        # answer, which ends after the network's last result.
         for r in range(R):
             bank = m.submodules[f"activations_{r}"] = BankedRAM(signed(p.act_bits), act_depth)
             m.d.comb += [
@@ -174,28 +211,61 @@ class Top(wiring.Component):
                 bank.read_address.eq(sequencer.act_addr),
                 sequencer.act_data[r].eq(bank.read_data),
             ]
+            if tp.networks:
+                with m.If(first_pass):
+                    m.d.comb += [
+                        bank.write_address.eq(writer.act_address),
+                        bank.write_data.eq(writer.act_data),
+                        bank.write_enable.eq(writer.act_enable[r]),
+                    ]
 
         # ---- layers: the active one drives the core; a load fills the other ---------------
+        # The other bank still holds the layer loaded before (`older`) until a load
+        # starts overwriting it; a network's first pass (`first_pass`) runs that one.
         active = Signal(layer_layout(tp))
         active_tag = Signal(8)  # the tag of the LOAD_LAYER frame that loaded it
         layer_valid = Signal()
         active_bank = Signal()
+        older = Signal(layer_layout(tp))
+        older_tag = Signal(8)
+        older_valid = Signal()
+        network_run = Signal()  # the last run was a RUN_NETWORK (of both layers)
+        running = Signal(layer_layout(tp))  # the layer the core computes now
+        running_bank = Signal()
+        m.d.comb += [
+            running.eq(Mux(first_pass, older, active)),
+            running_bank.eq(active_bank ^ first_pass),
+        ]
+        with m.If(layer_loader.start):  # the load overwrites the older layer's bank
+            m.d.sync += older_valid.eq(0)
+        network_frame = (op == Op.RUN_NETWORK) if tp.networks else Const(0)
         m.d.comb += [
             layer_loader.bank.eq(~active_bank),
-            run_loader.layer.eq(active),
-            run_loader.layer_tag.eq(active_tag),
-            run_loader.layer_valid.eq(layer_valid),
-            core.control.mode.eq(active.mode),
-            core.control.bank.eq(active_bank),
-            core.control.requant.enable.eq(active.requant),
-            core.control.requant.relu.eq(active.relu),
-            core.control.requant.out_bits.eq(active.out_bits),
+            run_loader.network.eq(network_frame),
+            run_loader.layer.eq(Mux(network_frame, older, active)),
+            run_loader.layer_tag.eq(Mux(network_frame, older_tag, active_tag)),
+            run_loader.layer_valid.eq(Mux(network_frame, older_valid, layer_valid)),
+            run_loader.next_layer.eq(active),
+            run_loader.next_tag.eq(active_tag),
+            run_loader.next_valid.eq(layer_valid),
+            core.control.mode.eq(running.mode),
+            core.control.bank.eq(running_bank),
+            core.control.requant.enable.eq(running.requant),
+            core.control.requant.relu.eq(running.relu),
+            core.control.requant.out_bits.eq(running.out_bits),
             serializer.width.eq(active.result_bytes),
-            sequencer.run.k.eq(active.k),
-            sequencer.run.n.eq(active.n),
+            sequencer.run.k.eq(running.k),
+            sequencer.run.n.eq(running.n),
             sequencer.run.m.eq(run_loader.m),
-            sequencer.run.weight_base.eq(Mux(active_bank, weight_half, 0)),
+            sequencer.run.weight_base.eq(Mux(running_bank, weight_half, 0)),
+            sequencer.run.act_base.eq(Mux(network_run & ~first_pass, act_region, 0)),
         ]
+        if tp.networks:
+            m.d.comb += [
+                writer.m.eq(run_loader.m),
+                writer.n.eq(older.n),
+                writer.base.eq(act_region),
+            ]
         # The loader drives the core's table write ports (into the shadow bank).
         for name in ("table_write_enable", "table_write_bank", "table_write_address",
                      "table_write_data"):  # fmt: skip
@@ -259,7 +329,21 @@ class Top(wiring.Component):
                 m.d.sync += repeating.eq(0)
             with m.Else():
                 m.d.sync += next_repeat.eq(1)
-        m.d.comb += sequencer.run.start.eq(start_run | next_repeat)
+        # RUN_NETWORK: the second pass starts once the first one's last result is written
+        # back and its run has ended; the counter resumes as for a repeat.
+        next_pass = Signal()
+        first_written = Signal()
+        if tp.networks:
+            m.d.sync += next_pass.eq(0)
+            with m.If(writer.done):
+                m.d.sync += first_written.eq(1)
+            with m.If(first_pass & first_written & ~run_active & ~start_run):
+                m.d.sync += [first_pass.eq(0), next_pass.eq(1)]
+            with m.If(next_pass):
+                m.d.sync += run_active.eq(1)
+        m.d.comb += sequencer.run.start.eq(start_run | next_repeat | next_pass)
+        if tp.networks:
+            m.d.comb += writer.start.eq(start_run)
         # What a REPEAT frame's payload says, as registers like the loaders' outputs (the
         # frame's CRC bytes come after it): the decision at the frame's end reads no
         # compare of the count (that path missed the ULX3S 85F's clock).
@@ -357,7 +441,7 @@ class Top(wiring.Component):
                         loader_error.eq(layer_loader.error),
                         loader_complete.eq(layer_loader.complete),
                     ]
-                with m.Case(Op.RUN):
+                with m.Case(*run_ops):
                     m.d.comb += [
                         loader_error.eq(run_loader.error),
                         loader_complete.eq(run_loader.complete),
@@ -383,7 +467,7 @@ class Top(wiring.Component):
             with m.Elif(~loader_complete):  # the payload ended early
                 bump_status(Status.BAD_LENGTH)
                 respond(op, tag, Status.BAD_LENGTH)
-            with m.Elif((op == Op.RUN) & run_loader.response_too_long):
+            with m.Elif(op.matches(*run_ops) & run_loader.response_too_long):
                 bump_status(Status.TOO_LARGE)
                 respond(op, tag, Status.TOO_LARGE)
             with m.Else():
@@ -395,8 +479,11 @@ class Top(wiring.Component):
                         respond(op, tag, Status.OK, 4 * counter_count, COUNTER_BYTES)
                     with m.Case(Op.RESET):
                         m.d.comb += [reset_requested.eq(1), events.clear.eq(1)]
+                        if tp.networks:
+                            m.d.sync += [first_pass.eq(0), network_run.eq(0)]
                         m.d.sync += [
                             layer_valid.eq(0),
+                            older_valid.eq(0),
                             ran.eq(0),
                             run_active.eq(0),
                             run_cycles.eq(0),
@@ -405,6 +492,9 @@ class Top(wiring.Component):
                         respond(op, tag, Status.OK)
                     with m.Case(Op.LOAD_LAYER):
                         m.d.sync += [
+                            older.eq(active),
+                            older_tag.eq(active_tag),
+                            older_valid.eq(layer_valid),
                             active.eq(layer_loader.layer),
                             active_tag.eq(tag),
                             layer_valid.eq(1),
@@ -414,7 +504,23 @@ class Top(wiring.Component):
                         respond(op, tag, Status.OK)
                     with m.Case(Op.RUN):
                         m.d.sync += [start_run.eq(1), ran.eq(1)]
+                        if tp.networks:
+                            m.d.sync += network_run.eq(0)
                         respond(op, tag, Status.OK, run_loader.response_length[:16], RESULT_BYTES)
+                    if tp.networks:
+                        with m.Case(Op.RUN_NETWORK):
+                            # REPEAT repeats a RUN of the loaded layer; the rows in the
+                            # buffer are the first layer's.
+                            m.d.sync += [
+                                start_run.eq(1),
+                                ran.eq(0),
+                                network_run.eq(1),
+                                first_pass.eq(1),
+                                first_written.eq(0),
+                            ]
+                            respond(
+                                op, tag, Status.OK, run_loader.response_length[:16], RESULT_BYTES
+                            )
                     with m.Case(Op.REPEAT):
                         # The first repeat starts like a RUN but keeps no result source;
                         # the answer goes out when the last one has ended.

@@ -14,9 +14,11 @@ import pytest
 from conftest import simulated_devices
 
 from sw.device.configs import DEVICES
+from sw.device.payloads import encode_network_run
+from sw.device.protocol import Op, Status, encode_request
 from sw.driver import Accelerator
 from sw.kernel import matmul
-from sw.kernel.random_layer import random_product
+from sw.kernel.random_layer import random_network, random_product
 
 BOARD_CONFIGS = sorted(name for name in DEVICES if name != "sim")
 KINDS = [
@@ -78,6 +80,50 @@ def test_board_designs_agree_with_ref(name):
                     # REPEAT drops its results in the core: the model's cycles on any device.
                     assert sim.repeat_product(2) == ref.repeat_product(2), "REPEAT cycles"
         assert ran >= 2, f"{name} ran only {ran} kinds of layer"
+        check_a_whole_network(rng, sim, ref, info)
+
+
+def check_a_whole_network(rng, sim, ref, info):
+    """Two layers chained on chip (RUN_NETWORK), over more rows than one run takes."""
+    mode = info.weight_modes[0]
+    k, middle = min(info.k_max, 40), min(info.channels, info.k_max, 2 * info.cols + 1)
+    # 8-bit activations: every first layer's results (4 to 8 bits) feed the second.
+    options = {key: v for key, v in dict(KINDS)[mode].items() if key != "act_bits"}
+    while True:
+        try:  # 8-bit results at the end: the link keeps up, so the count is the model's
+            x, layers = random_network(
+                rng, info.m_max + 3, (k, middle, info.cols + 2), last_requant=True,
+                acc_bits=info.acc_bits, mode=mode, **options,
+            )  # fmt: skip
+            break
+        except ValueError:  # too deep for this accumulator: halve the deeper layer
+            assert max(k, middle) > 1, "no depth fits"
+            if k >= middle:
+                k //= 2
+            else:
+                middle //= 2
+    got = {}
+    for acc in (sim, ref):
+        acc.load_network(layers)
+        if not info.networks:  # built without RUN_NETWORK: layer by layer, still exact
+            assert "without RUN_NETWORK" in acc.network_problem
+            continue
+        assert acc.network_problem is None, acc.network_problem
+        got[acc.target] = acc.run_network(x, measure_cycles=True), acc.last_network_report.cycles
+    if not info.networks:
+        np.testing.assert_array_equal(sim.run_network(x), ref.run_network(x))
+        sim.raw.write(encode_request(Op.RUN_NETWORK, encode_network_run(x[:1], 1, 2)))
+        assert sim.raw.read_response().status == Status.UNKNOWN_OPCODE
+        return
+    (y, cycles), (expected_y, model_cycles) = got.values()
+    np.testing.assert_array_equal(y, expected_y)
+    for spec, codes in layers:
+        x = matmul(x, codes, spec)
+    np.testing.assert_array_equal(y, x)
+    if info.drain_lanes == 1:
+        assert cycles == model_cycles, "network cycles differ from the model"
+    else:  # the write-back takes a value a cycle: it holds a many-lane drain
+        assert cycles > model_cycles
 
 
 @pytest.mark.parametrize("name", simulated_devices(sorted(DEVICES)))

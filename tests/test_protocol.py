@@ -17,10 +17,12 @@ from sw.device.latency import Latencies
 from sw.device.payloads import (
     IDENTIFY_LAYOUT,
     LAYER_HEADER,
+    NETWORK_HEADER,
     RUN_HEADER,
     Counters,
     DeviceInfo,
     encode_layer,
+    encode_network_run,
     encode_repeat,
     encode_run,
     pack_signed,
@@ -170,6 +172,9 @@ LAYOUT_FIELDS = {
          "bias": st.integers(-(1 << 23), (1 << 23) - 1)})),
     "run header": (RUN_HEADER, st.fixed_dictionaries(
         {"m": st.integers(0, 0xFFFF), "layer": st.integers(0, 255)})),
+    "network header": (NETWORK_HEADER, st.fixed_dictionaries(
+        {"m": st.integers(0, 0xFFFF), "first": st.integers(0, 255),
+         "last": st.integers(0, 255)})),
 }  # fmt: skip
 
 
@@ -250,6 +255,16 @@ def test_the_documented_examples_are_what_the_encoder_sends():
     assert y.tolist() == [[3, 9], [11, 26]]
     rows, cols = result_order(2, 2, info.rows, info.cols)
     width = result_bytes(8, info.acc_bits)
+    # A second layer after it, and the two as one network (RUN_NETWORK).
+    spec2 = LayerSpec(
+        weight_bits=4,
+        weight_mode="spx",
+        spx_terms=2,
+        requant=Requant([16384, 16384], [15, 15], [0, 0], relu=False, out_bits=8),
+    )
+    codes2 = encode(np.array([[1, 0], [-1, 2]]), spec2)
+    y2 = matmul(y, codes2, spec2)
+    assert y2.tolist() == [[-3, 9], [-8, 26]]
     examples = [
         encode_request(Op.IDENTIFY, tag=1),
         encode_response(Op.IDENTIFY, Status.OK, info.encode(), tag=1),
@@ -264,6 +279,10 @@ def test_the_documented_examples_are_what_the_encoder_sends():
         encode_response(Op.NONE, Status.BAD_SYNC, tag=0),
         encode_response(Op.LOAD_LAYER, Status.BAD_CRC, tag=2),
         encode_response(Op.RUN, Status.WRONG_LAYER, tag=6),
+        encode_request(Op.LOAD_LAYER, encode_layer(spec2, codes2, info), tag=3),
+        encode_request(Op.RUN_NETWORK, encode_network_run(x, 2, 3), tag=4),
+        encode_response(Op.RUN_NETWORK, Status.OK, pack_signed(y2[rows, cols], width), tag=4),
+        encode_response(Op.RUN_NETWORK, Status.WRONG_LAYER, tag=4),
     ]
     for frame in examples:
         assert hexed(frame) in doc, f"docs/protocol.md lacks {hexed(frame)}"

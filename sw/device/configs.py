@@ -170,6 +170,8 @@ BOARD_DEVICES: dict[str, BoardDevices] = {
                 ),
                 k_max=64,
                 m_max=16,
+                # With RUN_NETWORK's write-back path it takes 5338 of the 5280 LCs.
+                networks=False,
             ),
             "uniform": _icebreaker_multiplier_mode("uniform"),
             "codebook": _icebreaker_multiplier_mode("codebook"),

@@ -205,6 +205,9 @@ class TopParams:
     # The FPGA family whose primitives the gateware instantiates (ECP5 multipliers are
     # MULT18X18D instances); None for the generic design. Simulation follows it too.
     family: str | None = None
+    # RUN_NETWORK (two resident layers chained on chip): a result write-back path and a
+    # second activation region. Off where it does not fit (the iCEBreaker's SP2 design).
+    networks: bool = True
 
     def __post_init__(self):
         for name in ("k_max", "m_max"):

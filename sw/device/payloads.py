@@ -5,6 +5,8 @@
                           per output channel, then K x N code bytes, row-major
     RUN         request:  `RUN_HEADER`, then M x K activation bytes, row-major
                 response: M x N results in tile order, `result_bytes` each
+    RUN_NETWORK request:  `NETWORK_HEADER`, then M x K activation bytes of the first layer
+                response: as RUN's, of the second layer
     COUNTERS    response: one u32 per `Counters` field
 
 The gateware reads the request layouts through `amaranth.lib.data` views of the
@@ -52,7 +54,7 @@ IDENTIFY_LAYOUT = data.StructLayout(
         "weight_modes": data.StructLayout({mode: 1 for mode in WEIGHT_MODES} | {"unused": 5}),
         "spx_terms": 8,
         "max_shift": 8,
-        "features": data.StructLayout({"spx_table": 1, "unused": 7}),
+        "features": data.StructLayout({"spx_table": 1, "networks": 1, "unused": 6}),
         "channels": 16,
         "k_max": 16,
         "m_max": 16,
@@ -78,6 +80,7 @@ class DeviceInfo:
     spx_terms: int
     max_shift: int
     spx_programmable: bool  # SPx codes go through a table loaded with each layer
+    networks: bool  # RUN_NETWORK is there (`TopParams.networks`)
     channels: int  # largest N (requantization table depth)
     k_max: int  # largest K (weight buffer depth per column tile)
     m_max: int  # largest batch of activation rows per RUN
@@ -101,6 +104,7 @@ class DeviceInfo:
             spx_terms=c.spx_terms,
             max_shift=c.max_shift,
             spx_programmable=c.spx_programmable,
+            networks=params.networks,
             channels=c.channels,
             k_max=params.k_max,
             m_max=params.m_max,
@@ -131,12 +135,19 @@ class DeviceInfo:
             m, k, n, self.rows, self.cols, drain_lanes=self.drain_lanes, latencies=self.latencies
         )
 
+    def network_cycles(self, m: int, layers) -> int:
+        """The cycle model's ``run_cycles`` of one RUN_NETWORK of M rows through layers of
+        shapes ``[(k, n), ...]``: one RUN's count per layer (the counter pauses between
+        them). Exact with one drain lane; with more, the write-back of the first layer
+        takes a value a cycle and holds its drain, so the device counts more."""
+        return sum(self.run_cycles(m, k, n) for k, n in layers)
+
     def encode(self) -> bytes:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields["weight_modes"] = {mode: mode in self.weight_modes for mode in WEIGHT_MODES}
-        fields["features"] = {"spx_table": self.spx_programmable}
+        fields["features"] = {"spx_table": self.spx_programmable, "networks": self.networks}
         fields["latency"] = dataclasses.asdict(self.latencies)
-        del fields["spx_programmable"], fields["latencies"]
+        del fields["spx_programmable"], fields["networks"], fields["latencies"]
         return pack(IDENTIFY_LAYOUT, {"magic": MAGIC, **fields})
 
     @classmethod
@@ -155,12 +166,13 @@ class DeviceInfo:
         plain = {
             f.name: getattr(fields, f.name)
             for f in dataclasses.fields(cls)
-            if f.name not in ("weight_modes", "spx_programmable", "latencies")
+            if f.name not in ("weight_modes", "spx_programmable", "networks", "latencies")
         }
         return cls(
             **plain,
             weight_modes=tuple(m for m in WEIGHT_MODES if getattr(fields.weight_modes, m)),
             spx_programmable=bool(fields.features.spx_table),
+            networks=bool(fields.features.networks),
             latencies=Latencies(
                 **{f.name: getattr(fields.latency, f.name) for f in dataclasses.fields(Latencies)}
             ),
@@ -258,6 +270,49 @@ RUN_HEADER = data.StructLayout({"m": 16, "layer": 8})
 def encode_run(x: np.ndarray, layer: int) -> bytes:
     """RUN payload: M and the layer's tag, then the activations as signed bytes, row-major."""
     header = pack(RUN_HEADER, {"m": x.shape[0], "layer": layer})
+    return header + np.ascontiguousarray(x, dtype=np.int8).tobytes()
+
+
+# ---- RUN_NETWORK -----------------------------------------------------------------------
+
+# The device keeps the last two layers it loaded: the weights, decode tables and
+# requantization tables are double-buffered (a load fills the bank not in use). A
+# RUN_NETWORK runs them in load order on M rows. The first layer's requantized results
+# are written back into the activation buffer (`hdl.writeback`), so only the input rows
+# cross the link in and only the second layer's results come back. `first` and `last`
+# are the tags of the two LOAD_LAYER frames: a device holding other layers answers
+# WRONG_LAYER. The first layer must requantize to at most the activations' bits and
+# its N be the second's K (else BAD_PARAM). A load attempt gives up the older layer
+# (its bank is being overwritten) even when the load fails.
+NETWORK_HEADER = data.StructLayout({"m": 16, "first": 8, "last": 8})
+NETWORK_LAYERS = 2  # layers a RUN_NETWORK chains: the two weight banks
+
+
+def network_problem(layers, info: DeviceInfo) -> str | None:
+    """Why the chain ``[(spec, codes), ...]`` cannot run whole on this device (None if it
+    can): the checks a RUN_NETWORK's device makes, and that each layer loads in one go."""
+    if not info.networks:
+        return "the device was built without RUN_NETWORK (TopParams.networks)"
+    if not 1 <= len(layers) <= NETWORK_LAYERS:
+        return f"{len(layers)} layers (the device holds {NETWORK_LAYERS})"
+    for index, (spec, codes) in enumerate(layers):
+        try:
+            check_layer(spec, *np.shape(codes), info)
+        except ValueError as error:
+            return f"layer {index}: {error}"
+    for index, ((spec, _), (after, _)) in enumerate(zip(layers, layers[1:], strict=False)):
+        out_bits = spec.requant.out_bits if spec.requant else None
+        if out_bits is None or out_bits > min(info.act_bits, after.act_bits):
+            return (
+                f"layer {index} gives {out_bits or 'raw'}-bit results; the next one takes "
+                f"{after.act_bits}-bit activations"
+            )
+    return None
+
+
+def encode_network_run(x: np.ndarray, first: int, last: int) -> bytes:
+    """RUN_NETWORK payload: M, the two layers' tags, then the first layer's activations."""
+    header = pack(NETWORK_HEADER, {"m": x.shape[0], "first": first, "last": last})
     return header + np.ascontiguousarray(x, dtype=np.int8).tobytes()
 
 

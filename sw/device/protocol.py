@@ -29,7 +29,7 @@ from amaranth.lib import crc, data, enum
 
 HOST_SYNC = 0xA5
 DEVICE_SYNC = 0x5A
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_PAYLOAD = 0xFFFF  # the 16-bit length field
 NO_TAG = 0  # the tag of responses to bytes that are not a frame; hosts use 1..255
 
@@ -41,7 +41,7 @@ class Op(enum.IntEnum, shape=8):
     RUN = 0x03
     COUNTERS = 0x04
     RESET = 0x05
-    # 0x06 is kept for LOAD_NETWORK (whole networks on the device, protocol v3).
+    RUN_NETWORK = 0x06  # the last two layers loaded, in load order, on chip (protocol v4)
     REPEAT = 0x07  # the last RUN again, N times on chip, its results dropped
 
 

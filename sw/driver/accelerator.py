@@ -5,6 +5,9 @@
         y = acc.matmul(x)                          # any batch size; chunked inside
         print(acc.counters().run_cycles)
 
+        acc.load_network([(spec1, codes1), (spec2, codes2)])
+        y = acc.run_network(x)                     # on chip when the pair fits
+
 Targets (a target string is all another process needs to open its own accelerator):
 
 ``ref[:DEVICE]``
@@ -39,19 +42,23 @@ from sw.device.configs import (
     device,
 )
 from sw.device.payloads import (
+    NETWORK_HEADER,
     RUN_HEADER,
     Counters,
     DeviceInfo,
     check_layer,
     decode_results,
     encode_layer,
+    encode_network_run,
     encode_repeat,
     encode_run,
     layer_result_bytes,
+    network_problem,
 )
 from sw.device.protocol import MAX_PAYLOAD, Op, ProtocolError, Status, layout_bytes
 from sw.kernel import LayerSpec, check_activations, matmul
 from sw.kernel.codes import check_codes
+from sw.kernel.product import ProductReport, run_product
 
 from .errors import DeviceError, DeviceGone, DeviceTimeout, LinkProtocolError
 from .link import SerialLink
@@ -70,20 +77,28 @@ class SerialBackend:
         self.link = link
         self.info = DeviceInfo.decode(link.transact(Op.IDENTIFY))
         self.layer_tag: int | None = None  # the tag of the device's layer, if known
+        self.older_tag: int | None = None  # and of the one loaded before it
 
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
-        self.layer_tag = None  # in doubt until the device says OK
+        before = self.layer_tag
+        self.layer_tag = self.older_tag = None  # in doubt until the device says OK
         payload = encode_layer(spec, codes, self.info)
         self.link.transact(Op.LOAD_LAYER, payload)
-        self.layer_tag = self.link.tag
+        self.layer_tag, self.older_tag = self.link.tag, before
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
+        return self._results(Op.RUN, encode_run(x, self.layer_tag), x.shape[0], spec, n)
+
+    def run_network(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
+        """RUN_NETWORK: the older layer, then the loaded one (``spec``, N = ``n``)."""
+        payload = encode_network_run(x, self.older_tag, self.layer_tag)
+        return self._results(Op.RUN_NETWORK, payload, x.shape[0], spec, n)
+
+    def _results(self, op: Op, request: bytes, m: int, spec: LayerSpec, n: int) -> np.ndarray:
         width = layer_result_bytes(spec, self.info)
-        payload = self.link.transact(
-            Op.RUN, encode_run(x, self.layer_tag), reply_bytes=x.shape[0] * n * width
-        )
+        payload = self.link.transact(op, request, reply_bytes=m * n * width)
         try:
-            return decode_results(payload, x.shape[0], n, width, self.info)
+            return decode_results(payload, m, n, width, self.info)
         except ProtocolError as error:
             raise LinkProtocolError(str(error)) from error
 
@@ -115,15 +130,35 @@ class RefBackend:
         self.info = DeviceInfo.of(device(device_name))
         self.spec: LayerSpec | None = None
         self.codes: np.ndarray | None = None
-        self.layer_tag: int | None = None
+        self.older: tuple[LayerSpec, np.ndarray] | None = None  # the layer loaded before
+        self.layer_tag = self.older_tag = None
         self.last_run_cycles: int | None = None  # of the last RUN of the loaded layer
         self._counters = dict.fromkeys(Counters.names(), 0)
 
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
         check_layer(spec, *codes.shape, self.info)  # the check the device path makes
+        self.older = None if self.spec is None else (self.spec, self.codes)
+        self.older_tag = self.layer_tag
         self.spec, self.codes, self.layer_tag = spec, codes, 1
         self.last_run_cycles = None
         self._counters["frames_ok"] += 1
+
+    def run_network(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
+        if not self.info.networks:
+            raise DeviceError(Op.RUN_NETWORK, Status.UNKNOWN_OPCODE)
+        if self.spec is None or self.older is None:
+            raise DeviceError(Op.RUN_NETWORK, Status.NO_LAYER)
+        first_spec, first_codes = self.older
+        if network_problem([self.older, (self.spec, self.codes)], self.info):
+            raise DeviceError(Op.RUN_NETWORK, Status.BAD_PARAM)
+        shapes = [first_codes.shape, self.codes.shape]
+        self._counters.update(
+            run_cycles=self.info.network_cycles(x.shape[0], shapes), stall_cycles=0
+        )
+        self._counters["runs"] += 1
+        self._counters["frames_ok"] += 1
+        self.last_run_cycles = None  # REPEAT repeats RUNs only
+        return matmul(matmul(x, first_codes, first_spec), self.codes, self.spec)
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
         if self.spec is None:
@@ -153,6 +188,7 @@ class RefBackend:
     def reset(self) -> None:
         self._counters = dict.fromkeys(Counters.names(), 0)
         self.spec = self.codes = self.layer_tag = self.last_run_cycles = None
+        self.older = self.older_tag = None
 
     def close(self) -> None:
         pass
@@ -168,6 +204,11 @@ class Accelerator:
         self.k = self.n = 0
         self.last_run_cycles = 0
         self.retried_calls = 0  # calls that hit a link fault and then succeeded
+        self.network: list[tuple[LayerSpec, np.ndarray]] = []  # from `load_network`
+        self.network_problem: str | None = None  # why it runs layer by layer (None: whole)
+        self._network_resident = False  # the device holds the chain, in order
+        self._network_loads = 0  # LOAD_LAYERs of the chain not yet in a report
+        self.last_network_report = ProductReport()
 
     @classmethod
     def open(cls, target: str = "ref", *, timeout: float = 10.0, retries: int = 2) -> Accelerator:
@@ -218,6 +259,7 @@ class Accelerator:
             )
         check_layer(spec, *codes.shape, self.info)  # refused before anything is sent
         self.spec = None  # until the device has it
+        self._network_resident = False  # the device's older layer is no longer the chain's
         self._reliably(lambda: self.backend.load(spec, codes))
         self.spec, self.codes, (self.k, self.n) = spec, codes, codes.shape
 
@@ -246,6 +288,72 @@ class Accelerator:
         by_request = (MAX_PAYLOAD - layout_bytes(RUN_HEADER)) // self.k
         return max(1, min(self.info.m_max, MAX_PAYLOAD // (self.n * width), by_request))
 
+    def load_network(self, layers) -> None:
+        """Take a chain of layers ``[(spec, codes), ...]`` for `run_network`.
+
+        A chain the device can run whole (`network_problem`: two layers at most, each
+        loaded in one frame, the first requantized to at most the activations' bits) is
+        loaded now and stays on the device: each `run_network` chunk is then one
+        RUN_NETWORK, its intermediate activations never crossing the link. Any other
+        chain runs layer by layer (`run_product` per layer, reloading each);
+        ``network_problem`` says why.
+        """
+        layers = [(spec, check_codes(codes, spec)) for spec, codes in layers]
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        for index, ((_, codes), (_, after)) in enumerate(zip(layers, layers[1:], strict=False)):
+            if codes.ndim != 2 or after.ndim != 2 or codes.shape[1] != after.shape[0]:
+                raise ValueError(
+                    f"layer {index} gives {codes.shape[-1]} outputs but layer {index + 1} "
+                    f"takes K={after.shape[0]}"
+                )
+        self.network = layers
+        self.network_problem = network_problem(layers, self.info)
+        if self.network_problem is None:
+            for spec, codes in layers:
+                self.load_layer(spec, codes)
+            self._network_resident = True
+            self._network_loads = len(layers)
+
+    def run_network(self, x, *, measure_cycles: bool = False) -> np.ndarray:
+        """The `load_network` chain on x (M, K of the first layer), any M.
+
+        ``last_network_report`` (a `ProductReport`) holds the loads, RUN frames and, with
+        ``measure_cycles``, the device cycles of this call.
+        """
+        if not self.network:
+            raise RuntimeError("no network loaded: call load_network(layers) first")
+        first_spec, first_codes = self.network[0]
+        x = check_activations(x, first_spec)
+        if x.shape[1] != first_codes.shape[0]:
+            raise ValueError(
+                f"x has K={x.shape[1]} columns but the network's first layer has "
+                f"K={first_codes.shape[0]}"
+            )
+        if self.network_problem is not None or len(self.network) == 1:
+            return self._network_layer_by_layer(x, measure_cycles)
+        rows = self.rows_per_network_run()
+        parts = []
+        self.last_run_cycles = 0
+        for i in range(0, x.shape[0], rows):
+            chunk = x[i : i + rows]
+            parts.append(self._reliably(lambda c=chunk: self._run_whole(c, measure_cycles)))
+        macs = sum(x.shape[0] * codes.size for _, codes in self.network)
+        self.last_network_report = ProductReport(
+            cycles=self.last_run_cycles, loads=self._network_loads, runs=len(parts), macs=macs
+        )
+        self._network_loads = 0
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros((0, self.network[-1][1].shape[1]), dtype=np.int64)
+
+    def rows_per_network_run(self) -> int:
+        """Rows per RUN_NETWORK: the device's batch, the request and response frame limits."""
+        (last_spec, last_codes), k = self.network[-1], self.network[0][1].shape[0]
+        out_bytes = last_codes.shape[1] * layer_result_bytes(last_spec, self.info)
+        by_request = (MAX_PAYLOAD - layout_bytes(NETWORK_HEADER)) // k
+        return max(1, min(self.info.m_max, MAX_PAYLOAD // out_bytes, by_request))
+
     def counters(self) -> Counters:
         return self._reliably(self.backend.counters)
 
@@ -265,6 +373,7 @@ class Accelerator:
     def reset(self) -> None:
         """Clear the device's counters and its layer."""
         self.spec = None
+        self._network_resident = False
         self._reliably(self.backend.reset)
 
     def close(self) -> None:
@@ -292,6 +401,30 @@ class Accelerator:
         if measure_cycles:
             self.last_run_cycles += self.backend.counters().run_cycles
         return y
+
+    def _run_whole(self, x: np.ndarray, measure_cycles: bool) -> np.ndarray:
+        if not self._network_resident:  # replaced since, or in doubt: load both again
+            for spec, codes in self.network:
+                self.load_layer(spec, codes)
+            self._network_resident = True
+            self._network_loads += len(self.network)
+        elif self.backend.layer_tag is None or self.backend.older_tag is None:
+            for spec, codes in self.network:  # lost on the link: again, in order
+                self.backend.load(spec, codes)
+            self._network_loads += len(self.network)
+        y = self.backend.run_network(x, self.spec, self.n)
+        if measure_cycles:
+            self.last_run_cycles += self.backend.counters().run_cycles
+        return y
+
+    def _network_layer_by_layer(self, x: np.ndarray, measure_cycles: bool) -> np.ndarray:
+        report = ProductReport()
+        for spec, codes in self.network:
+            x, layer_report = run_product(self, spec, codes, x, measure_cycles=measure_cycles)
+            report += layer_report
+        self.last_network_report = report
+        self.last_run_cycles = report.cycles
+        return x
 
     def _reliably(self, action):
         """``action()``, retried after a link fault; the last fault if every try fails."""

@@ -61,6 +61,7 @@ class SerialLink:
         self.tag = 0
         self.dirty = False  # a failure since the last good exchange: resync first
         self.events: Counter = Counter()  # stale answers dropped, resyncs, garbled bytes
+        self.bytes_written = self.bytes_read = 0  # every byte on the link, both ways
 
     # ---- bytes -----------------------------------------------------------------------
 
@@ -69,6 +70,7 @@ class SerialLink:
         try:
             self.port.write(raw)
             self.port.flush()
+            self.bytes_written += len(raw)
         except LINK_ERRORS as error:
             self._link_failed("writing to", error)
 
@@ -89,6 +91,7 @@ class SerialLink:
             except LINK_ERRORS as error:
                 self._link_failed("reading from", error)
             if raw:
+                self.bytes_read += len(raw)
                 try:
                     self.pending += self.parser.feed(raw)
                 except ProtocolError as error:

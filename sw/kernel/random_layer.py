@@ -93,3 +93,19 @@ def random_product(
     spec = random_spec(rng, n, k_hint=k, **spec_options)
     x, codes = random_operands(rng, spec, m, k, n)
     return RandomProduct(spec, x, codes)
+
+
+def random_network(
+    rng: np.random.Generator, m: int, sizes, *, last_requant: bool | None = None, **spec_options
+) -> tuple[np.ndarray, list[tuple[LayerSpec, np.ndarray]]]:
+    """Input rows and a chain of random layers ``sizes[0] -> sizes[1] -> ...``: every
+    layer but the last requantizes (its outputs are the next one's activations)."""
+    layers = []
+    for i, (k, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        requant = True if i < len(sizes) - 2 else last_requant
+        spec = random_spec(rng, n, k_hint=k, requant=requant, **spec_options)
+        x_layer, codes = random_operands(rng, spec, m, k, n)
+        if i == 0:
+            x = x_layer
+        layers.append((spec, codes))
+    return x, layers

@@ -30,7 +30,7 @@ from sw.kernel.spec import ACC_BITS_RANGE, signed_range
 from .graph import CompileError
 from .layers import FrozenCoreLayer
 from .quantized import QuantizedModel, as_tensors, prepare_qat, resolve_scheme
-from .steps import INT, CoreStep, Execution, Ref, StepError
+from .steps import INT, CoreStep, Execution, Ref, StepError, refs_in
 
 
 @dataclass
@@ -39,6 +39,10 @@ class RunReport:
 
     batch: int
     layers: dict[str, ProductReport] = field(default_factory=dict)
+    # Pairs of layers run as one network (first -> second): the first one's report
+    # holds both (the device counts them together), the second one's is empty.
+    chains: dict[str, str] = field(default_factory=dict)
+    whole: dict[str, bool] = field(default_factory=dict)  # by first layer: on chip or not
 
     @property
     def cycles(self) -> dict[str, int]:
@@ -87,6 +91,9 @@ class Program:
         self.model = model
         self.layers = layers
         self.core_layers = tuple(layers[step.name] for step in model.core_steps())
+        # By step name (what the execution looks up), and by layer name (for people).
+        self._chain_steps = network_chains(model, layers)
+        self.chains = {layers[a].name: layers[b].name for a, b in self._chain_steps.items()}
         self.last_run: RunReport | None = None
 
     @property
@@ -135,19 +142,29 @@ class Program:
         outputs = self._numpy(outputs)
         return tuple(outputs) if isinstance(outputs, list) else outputs
 
-    def run(self, accelerator, inputs, *, measure_cycles: bool = True):
+    def run(self, accelerator, inputs, *, measure_cycles: bool = True, whole_network: bool = True):
         """``(outputs, cycles)``: the outputs (float64 numpy, dequantized; a tuple for
         several) with every core product on ``accelerator``, and the device cycles per
-        core layer for the whole batch (0 unless ``measure_cycles``)."""
+        core layer for the whole batch (0 unless ``measure_cycles``).
+
+        With ``whole_network`` each pair in `chains` goes to the accelerator as one
+        network (`Accelerator.load_network`): on chip when the device holds it, its
+        cycles then reported on the pair's first layer; else layer by layer."""
+        chained = whole_network and hasattr(accelerator, "run_network")
         execution = Execution(
             accelerator=accelerator,
             frozen=self.layers,
             measure_cycles=measure_cycles,
             acc_bits=self.model.settings.acc_bits,
+            chains=dict(self._chain_steps) if chained else {},
         )
         tensors = as_tensors(inputs, len(self.model.input_names))
         outputs = self._evaluate(tensors, execution)
-        report = RunReport(batch=int(tensors[0].shape[0]) if tensors[0].ndim else 1)
+        report = RunReport(
+            batch=int(tensors[0].shape[0]) if tensors[0].ndim else 1,
+            chains=dict(self.chains) if chained else {},
+            whole=execution.whole,
+        )
         for layer in self.core_layers:
             report.layers[layer.name] = execution.reports.get(layer.name, ProductReport())
         self.last_run = report
@@ -175,6 +192,36 @@ class Program:
             }
             for layer in self.core_layers
         ]
+
+
+def network_chains(model: QuantizedModel, layers: dict[str, FrozenCoreLayer]) -> dict[str, str]:
+    """Pairs of fully connected core steps (first -> second) where the second one's only
+    input is the first one's int result and nothing else reads it: the device can run
+    such a pair as one network, the value between them never leaving the chip. Pairs do
+    not overlap (a chain of three gives one pair and a layer alone)."""
+    readers: dict[str, int] = {}
+    for step in model.steps:
+        for name in step.inputs():
+            readers[name] = readers.get(name, 0) + 1
+    outputs = set(refs_in(model.outputs))
+    chains, taken = {}, set()
+    for step in model.core_steps():
+        (source,) = step.args
+        name = getattr(source, "name", None)
+        first, second = layers.get(name), layers[step.name]
+        if (
+            first is not None
+            and name not in taken
+            and readers.get(name) == 1
+            and name not in outputs
+            and step.input_quantizer is None
+            and not (first.wide or second.wide)
+            and first.geometry is None
+            and second.geometry is None
+        ):
+            chains[name] = step.name
+            taken.update((name, step.name))
+    return chains
 
 
 def compile_model(

@@ -72,6 +72,11 @@ class Execution:
     measure_cycles: bool = False
     acc_bits: int = 32
     reports: dict[str, ProductReport] = field(default_factory=dict)
+    # Pairs of core layers run as one network on the device (`Program.chains`): the
+    # first's step computes both, the second's takes its result from `chained`.
+    chains: dict[str, str] = field(default_factory=dict)
+    chained: dict[str, torch.Tensor] = field(default_factory=dict)
+    whole: dict[str, bool] = field(default_factory=dict)  # ran on chip, by first layer
 
     def record(self, name: str, report: ProductReport) -> None:
         self.reports[name] = self.reports.get(name, ProductReport()) + report
@@ -180,6 +185,8 @@ class CoreStep(Step):
         return self.input_scale.bits
 
     def run(self, execution, env):
+        if self.name in execution.chained:  # computed on chip with the layer before
+            return execution.chained.pop(self.name)
         (x,) = self.resolve(env, self.args)
         if self.input_quantizer is not None:
             x = self.input_quantizer.quantize(x, execution.calibrating)
@@ -247,6 +254,19 @@ class CoreStep(Step):
         else:
             rows, spatial = geometry.im2col(x)
         rows = rows.numpy().astype(np.int64)
+        second = execution.chains.get(self.name)
+        if second is not None:
+            # This layer and the next one as a network: the device keeps the layer
+            # between them on chip (or runs them one by one when they do not fit).
+            later = execution.frozen[second]
+            accelerator = execution.accelerator
+            accelerator.load_network([(frozen.spec, frozen.codes), (later.spec, later.codes)])
+            y = accelerator.run_network(rows, measure_cycles=execution.measure_cycles)
+            execution.record(frozen.name, accelerator.last_network_report)
+            execution.whole[frozen.name] = accelerator.network_problem is None
+            y = torch.as_tensor(y, dtype=torch.float64)
+            execution.chained[second] = y.reshape(*x.shape[:-1], later.n)
+            return None  # only the next layer reads this one's result
         if frozen.wide:
             acc, report = wide_product(execution, frozen, rows)
             y = requantize(acc, frozen.requant)

@@ -4,8 +4,11 @@ Trains (or loads from ``build/cache``) a 64-64-10 MLP on scikit-learn's 8x8 digi
 SP2 4-bit weights (QAT) and 8-bit activations, compiles it to core layers, runs the
 whole test set through the ``sim`` backend (the RTL in Verilator, reached through the
 driver over a pseudo-terminal), runs it again on ``ref`` and checks every integer
-output matches. Prints accuracy, agreement, device cycles per image and where the
-figure and results went.
+output matches. The two layers run as one network on the device (RUN_NETWORK: the
+hidden layer never crosses the link); the demo runs them layer by layer too and
+compares the bytes each way moves. Prints accuracy, agreement, device cycles per
+image, the link's share of the time at the board's UART rate, and where the figure
+and results went.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+
+from sw.device.configs import DEFAULT_BAUD, uart_link
 
 from .backends import open_with_ref
 from .common import cache_key, pyplot, write_json
@@ -67,6 +72,34 @@ def trained_program(config, dataset, scheme, cache_dir: Path, retrain: bool):
     )
     print(f"trained in {time.perf_counter() - start:.1f} s; cached in {path}")
     return program, float_accuracy
+
+
+def end_to_end(program, device, x, link, *, whole_network: bool) -> dict:
+    """One pass of ``x`` through ``program`` on ``device``, costed as a board would run
+    it: the bytes the driver moved (counted on ``device``'s link; COUNTERS reads left
+    out) over ``link``, plus the device's cycles at its clock. The link and the device
+    take turns, so the time is their sum (a lower bound: no host latency)."""
+    link_bytes = None
+    if hasattr(device.backend, "link"):
+        serial = device.backend.link
+        before = serial.bytes_written + serial.bytes_read
+        program.run(device, x, measure_cycles=False, whole_network=whole_network)
+        link_bytes = serial.bytes_written + serial.bytes_read - before
+    _, cycles = program.run(device, x, measure_cycles=True, whole_network=whole_network)
+    images = len(x)
+    total_cycles = sum(cycles.values())
+    compute = total_cycles / device.info.clock_hz
+    wire = None if link_bytes is None else link.wire_seconds(link_bytes)
+    return {
+        "whole_network": whole_network,
+        "on_chip": all(program.last_run.whole.values()) and bool(program.last_run.whole),
+        "cycles_per_image": total_cycles / images,
+        "link_bytes_per_image": None if link_bytes is None else link_bytes / images,
+        "compute_seconds": compute,
+        "link_seconds": wire,
+        "link_share": None if wire is None else wire / (wire + compute),
+        "images_per_second": None if wire is None else images / (wire + compute),
+    }
 
 
 def plot(dataset, predictions, accuracy: float, label: str, path: Path) -> None:
@@ -127,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         outputs, cycles = program.run(device, dataset.x_test, measure_cycles=True)
         seconds = time.perf_counter() - start
+        on_chip = program.last_run.whole
         expected, _ = program.run(ref, dataset.x_test, measure_cycles=False)
+        link = uart_link(DEFAULT_BAUD)
+        paths = {
+            label: end_to_end(program, device, dataset.x_test, link, whole_network=whole)
+            for label, whole in (("whole network", True), ("layer by layer", False))
+        }
     images = len(dataset.y_test)
     predictions = outputs.argmax(axis=1)
     accuracy = float(np.mean(predictions == dataset.y_test))
@@ -148,9 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             "float_accuracy": float_accuracy,
             "ref_agreement": agreement,
             "cycles_per_image": total_cycles / images,
+            # A pair run as one network counts its cycles on its first layer.
             "layer_cycles_per_image": [
                 cycles[layer.name] / images for layer in program.core_layers
             ],
+            "network_on_chip": on_chip,
+            "link": {"kind": link.kind, "bits_per_second": link.bits_per_second},
+            "paths": paths,
             "backend_seconds": seconds,
             "images_per_second": images / seconds,
             "figure": str(figure),
@@ -174,6 +217,22 @@ def main(argv: list[str] | None = None) -> int:
         f"cycles/image {total_cycles / images:.1f} device cycles "
         f"({1e6 * device_time:.2f} us at {mhz:g} MHz; batches of {info.m_max})"
     )
+    where = "one network on chip" if on_chip and all(on_chip.values()) else "layer by layer"
+    print(f"layers       {where} (RUN_NETWORK: the hidden layer stays on the device)")
+    if paths["whole network"]["link_bytes_per_image"] is not None:
+        rate = f"{link.bits_per_second / 1e6:g} Mbaud"
+        for label, path in paths.items():
+            share = 100 * path["link_share"]
+            print(
+                f"{label:<14} {path['link_bytes_per_image']:.0f} link bytes/image, "
+                f"{path['cycles_per_image']:.0f} cycles/image: at {rate} "
+                f"{path['images_per_second']:.0f} images/s, the link {share:.1f}% of the time"
+            )
+        gain = (
+            paths["whole network"]["images_per_second"]
+            / paths["layer by layer"]["images_per_second"]
+        )
+        print(f"whole vs layer by layer: {gain:.2f}x the images per second at {rate}")
     print(f"host speed   {images / seconds:.0f} images/s through the driver ({seconds:.2f} s)")
     print(f"figure       {figure}")
     print(f"results      {results_path}")
