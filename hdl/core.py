@@ -70,15 +70,15 @@ def core_control_signature(params: CoreParams) -> wiring.Signature:
     """Per-layer settings, driven by whoever owns the core (the top or a testbench)."""
     members = {
         "mode": Out(range(len(WeightMode))),
-        # Tables come in two banks: the core reads `bank` while the other is loaded,
-        # so a layer being loaded never disturbs the one in use.
-        "bank": Out(1),
+        # Tables come in `layer_banks` banks: the core reads `bank` while another is
+        # loaded, so a layer being loaded never disturbs the one in use.
+        "bank": Out(range(params.layer_banks)),
         "requant": Out(requant_control_signature(params)),
     }
     if uses_table(params):
         members |= {
             "table_write_enable": Out(1),
-            "table_write_bank": Out(1),
+            "table_write_bank": Out(range(params.layer_banks)),
             "table_write_address": Out(range(1 << params.weight_bits)),
             "table_write_data": Out(table_entry_bits(params)),
         }
@@ -117,16 +117,17 @@ class MatmulCore(wiring.Component):
         ]
 
         # The decode table: codebook levels or SPx shift descriptors, one per code,
-        # in two banks (index = bank, code).
+        # in `layer_banks` banks (index = bank, code).
         table = None
         if uses_table(p):
             table = Array(
-                Signal(table_entry_bits(p), name=f"table_{i}") for i in range(2 << p.weight_bits)
+                Signal(table_entry_bits(p), name=f"table_{i}")
+                for i in range(p.layer_banks << p.weight_bits)
             )
             # Writes go through a register: the request comes from the receiver's logic,
             # which is placed wherever the placer likes, often far from the array's edge.
             write_enable = Signal()
-            write_index = Signal(len(control.table_write_address) + 1)
+            write_index = Signal(len(control.table_write_address) + len(control.table_write_bank))
             write_data = Signal.like(control.table_write_data)
             m.d.sync += [
                 write_enable.eq(control.table_write_enable),
@@ -135,7 +136,7 @@ class MatmulCore(wiring.Component):
             ]
             with m.If(write_enable):
                 m.d.sync += table[write_index].eq(write_data)
-        read_bank = Signal()
+        read_bank = Signal.like(control.bank)
         m.d.sync += read_bank.eq(control.bank)
 
         # ---- accept -------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,12 +71,12 @@ class LayerLoader(wiring.Component):
             {
                 "start": In(1),  # pulse: a LOAD_LAYER frame begins
                 "payload": In(stream.Signature(8)),
-                "bank": In(1),  # the bank to load (the one not in use)
+                "bank": In(range(p.layer_banks)),  # the bank to load (not the one in use)
                 "layer": Out(layer_layout(tp)),
                 "complete": Out(1),
                 "error": Out(Status),
                 # Weight buffer write port: one word of C codes per (tile, k), a lane each.
-                "weight_address": Out(range(2 * half)),
+                "weight_address": Out(range(p.layer_banks * half)),
                 "weight_data": Out(p.cols * p.weight_bits),
                 "weight_enable": Out(p.cols),
                 # The core's decode and requantization table write ports.
@@ -110,7 +110,10 @@ class LayerLoader(wiring.Component):
         count = Signal(range(max(table_entries, p.channels) + 1))
         k = Signal(range(tp.k_max + 1))
         lane = Signal(range(C + 1))  # weight lane n % C
-        base = Signal(address_bits(2 * half) + 1)  # tile * K
+        base = Signal(address_bits(p.layer_banks * half) + 1)  # tile * K
+        # Where the bank's words start (the bank is fixed while a frame loads).
+        bank_base = Signal(range(p.layer_banks * half))
+        m.d.sync += bank_base.eq(Array(Const(b * half) for b in range(p.layer_banks))[self.bank])
         # Loops over rows count down to zero: a zero test on a register is quicker than
         # comparing a count with a limit in the same cycle.
         # Items of this row (N codes or records) still to come after the current one, and
@@ -265,7 +268,7 @@ class LayerLoader(wiring.Component):
                     with m.If(byte >> p.weight_bits != 0):
                         fail(Status.BAD_VALUE)
                     m.d.sync += [
-                        self.weight_address.eq(Mux(self.bank, half, 0) + base + k),
+                        self.weight_address.eq(bank_base + base + k),
                         self.weight_data.eq(Cat(*[byte[: p.weight_bits]] * C)),
                         self.weight_enable.eq(1 << lane),
                         row_left.eq(row_left - 1),

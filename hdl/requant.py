@@ -45,7 +45,7 @@ def requant_control_signature(params: CoreParams) -> wiring.Signature:
             "relu": Out(1),
             "out_bits": Out(range(params.out_bits_max + 1)),
             "write_enable": Out(1),
-            "write_bank": Out(1),  # two banks, as for the core's decode table
+            "write_bank": Out(range(params.layer_banks)),  # as for the core's decode table
             "write_channel": Out(range(params.channels)),
             "write_data": Out(requant_param_layout(params)),
         }
@@ -67,7 +67,7 @@ class Requantizer(wiring.Component):
                 "in_valid": In(1),
                 "in_value": In(signed(params.acc_bits)),
                 "in_channel": In(range(params.channels)),
-                "in_bank": In(1),
+                "in_bank": In(range(params.layer_banks)),
                 "in_last": In(1),
                 "out_valid": Out(1),
                 "out_value": Out(signed(params.acc_bits)),
@@ -82,7 +82,7 @@ class Requantizer(wiring.Component):
         layout = requant_param_layout(p)
 
         channel_bits = len(self.in_channel)
-        table = memory.Memory(shape=layout, depth=2 << channel_bits, init=[])
+        table = memory.Memory(shape=layout, depth=p.layer_banks << channel_bits, init=[])
         m.submodules.table = table
         write = table.write_port()
         read = table.read_port(domain="sync")

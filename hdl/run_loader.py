@@ -1,17 +1,19 @@
 """`RunLoader`: a RUN or RUN_NETWORK payload, byte by byte, into the activation buffer.
 
     header (`RUN_HEADER`: M, layer tag) ─► check ─► M x K activations ─► done
-    (`NETWORK_HEADER`: M, first and last layer tags)
+    (`NETWORK_HEADER`: M, first and last layer tags, layers)
 
 Row ``m`` goes to bank ``m % R`` at ``(m // R) * K + k`` (the sequencer's layout).
 The header is checked against the loaded layer: none loaded is NO_LAYER, another
 layer than the one the host names is WRONG_LAYER (so a host that lost track of a
 load can never compute with the wrong weights), M of zero is BAD_PARAM, M beyond
 the buffer TOO_LARGE; an activation outside ``act_bits`` is BAD_VALUE and bytes
-beyond M x K are BAD_LENGTH. A RUN_NETWORK (`network`) names both resident layers:
-``layer`` is then the first, ``next_layer`` the second; either missing is NO_LAYER,
-either tag wrong WRONG_LAYER, and a pair that cannot chain (the first layer's N not
-the second's K, its results not requantized to at most ``act_bits``) BAD_PARAM.
+beyond M x K are BAD_LENGTH. A RUN_NETWORK (`network`) names L resident layers, the
+last L loaded: ``layer`` is then the first (the top looks it up from `header_layers`),
+``last_layer`` the active one. L outside 2..layer_banks is BAD_PARAM, more layers
+than are held (`resident`) NO_LAYER, either tag wrong WRONG_LAYER, and layers that do
+not chain (`chained`: the top's count of the older layers whose N is the next one's K
+and whose results fit the activations) BAD_PARAM.
 `response_length` is the RUN's result bytes, M times the last layer's row bytes,
 worked out on a registered multiplier long before the frame ends; `response_too_long`
 says it does not fit one response frame.
@@ -51,9 +53,12 @@ class RunLoader(wiring.Component):
                 "layer": In(layer_layout(tp)),  # the loaded layer (a network's first)
                 # RUN_NETWORK: the second layer (the one loaded last) and its tag.
                 "network": In(1),
-                "next_valid": In(1),
-                "next_tag": In(8),
-                "next_layer": In(layer_layout(tp)),
+                "last_tag": In(8),
+                "last_layer": In(layer_layout(tp)),
+                "resident": In(range(p.layer_banks + 1)),
+                "chained": In(range(p.layer_banks)),
+                "header_layers": Out(8),  # L as the header arrives (valid for the check)
+                "layers": Out(range(p.layer_banks + 1)),  # L of the accepted frame
                 "m": Out(range(tp.m_max + 1)),
                 "complete": Out(1),
                 "error": Out(Status),
@@ -77,6 +82,10 @@ class RunLoader(wiring.Component):
         with m.If(got):
             m.d.sync += recent.eq(Cat(recent[8:], byte))
         field = Signal(range(layout_bytes(NETWORK_HEADER) + 1))
+        # The header as it stands once its last byte is in (a RUN's is shorter).
+        run_head = RUN_HEADER(recent[-RUN_HEADER.size :])
+        network_head = NETWORK_HEADER(recent)
+        m.d.comb += self.header_layers.eq(network_head.layers)
         k = Signal(range(tp.k_max + 1))
         lane = Signal(range(R + 1))  # activation bank m % R
         base = Signal(len(self.act_address) + 1)  # (m // R) * K
@@ -84,6 +93,9 @@ class RunLoader(wiring.Component):
         # from a register) and rows after this one (M - 1 at most).
         row_left = Signal(range(max(tp.k_max, 2)))
         row_reload = Signal.like(row_left)
+        # K, kept from the check: a network's first layer is looked up from the header,
+        # whose bytes have moved on by the time the rows arrive.
+        row_k = Signal(range(tp.k_max + 1))
         rows_left = Signal(range(max(tp.m_max, 2)))
 
         def fail(status):
@@ -97,7 +109,7 @@ class RunLoader(wiring.Component):
         # FPGAs): ready two cycles after `m` is set, long before the CRC's two bytes have
         # come and the top reads it. Operands get a 0 on top: unsigned.
         last_layer = Signal(layer_layout(tp))
-        m.d.comb += last_layer.eq(Mux(self.network, self.next_layer, self.layer))
+        m.d.comb += last_layer.eq(Mux(self.network, self.last_layer, self.layer))
         m.submodules.response_length = RegisteredMultiplier(
             Cat(self.m, 0).as_signed(), Cat(last_layer.row_bytes, 0).as_signed(),
             self.response_length,
@@ -127,25 +139,22 @@ class RunLoader(wiring.Component):
                         m.next = "HEADER_CHECK"
 
             with state("HEADER_CHECK"):  # a cycle without a byte: M and the layer are in
-                run_head, network_head = RUN_HEADER(recent[8:]), NETWORK_HEADER(recent)
                 head_m = Mux(self.network, network_head.m, run_head.m)
                 first_tag = Mux(self.network, network_head.first, run_head.layer)
-                first, second = self.layer, self.next_layer
-                chains = (
-                    (first.n == second.k)
-                    & first.requant
-                    & (first.out_bits <= p.act_bits)
-                )  # fmt: skip
-                with m.If(~self.layer_valid | (self.network & ~self.next_valid)):
+                layers = network_head.layers
+                with m.If(self.network & ((layers < 2) | (layers > p.layer_banks))):
+                    fail(Status.BAD_PARAM)
+                    m.next = "DISCARD"
+                with m.Elif(~self.layer_valid | (self.network & (layers > self.resident))):
                     fail(Status.NO_LAYER)
                     m.next = "DISCARD"
                 with m.Elif(
                     (first_tag != self.layer_tag)
-                    | (self.network & (network_head.last != self.next_tag))
+                    | (self.network & (network_head.last != self.last_tag))
                 ):
                     fail(Status.WRONG_LAYER)
                     m.next = "DISCARD"
-                with m.Elif((head_m == 0) | (self.network & ~chains)):
+                with m.Elif((head_m == 0) | (self.network & (layers - 1 > self.chained))):
                     fail(Status.BAD_PARAM)
                     m.next = "DISCARD"
                 with m.Elif(head_m > tp.m_max):
@@ -154,8 +163,10 @@ class RunLoader(wiring.Component):
                 with m.Else():
                     m.d.sync += [
                         self.m.eq(head_m),
+                        self.layers.eq(layers),
                         row_left.eq(self.layer.k - 1),
                         row_reload.eq(self.layer.k - 1),
+                        row_k.eq(self.layer.k),
                         rows_left.eq(head_m - 1),
                         k.eq(0),
                         lane.eq(0),
@@ -179,7 +190,7 @@ class RunLoader(wiring.Component):
                         m.d.sync += [k.eq(0), row_left.eq(row_reload)]
                         m.d.sync += rows_left.eq(rows_left - 1)
                         with m.If(lane == R - 1):
-                            m.d.sync += [lane.eq(0), base.eq(base + self.layer.k)]
+                            m.d.sync += [lane.eq(0), base.eq(base + row_k)]
                         with m.Else():
                             m.d.sync += lane.eq(lane + 1)
                         with m.If(rows_left == 0):

@@ -38,7 +38,7 @@ def run_signature(
             "m": Out(range(m_max + 1)),
             "k": Out(range(k_max + 1)),
             "n": Out(range(n_max + 1)),
-            "weight_base": Out(range(2 * k_max * n_tiles(params, n_max) + 1)),
+            "weight_base": Out(range(params.layer_banks * k_max * n_tiles(params, n_max) + 1)),
             "act_base": Out(act_addr_width),  # where row 0 of the activations starts
         }
     )

@@ -14,10 +14,11 @@ a layer becomes active only when its frame's CRC checks out and the loader found
 nothing wrong (so a bad frame never disturbs the layer in use); a RUN starts only
 then too, and its results stream back in tile order while the core computes.
 
-The two weight banks hold the last two layers loaded. A RUN_NETWORK runs both: the
-older one first, its results written back into the upper half of the activation
-buffer (`ResultWriter`), then the newer one on those, its results sent back. The
-cycle counter pauses between the two passes, so it counts the two RUNs' cycles.
+The weight buffer and the core's tables have `layer_banks` banks, holding the last
+layers loaded. A RUN_NETWORK runs the last L of them, one pass each: every pass but
+the last writes its results into the other region of the activation buffer
+(`ResultWriter`), and the next pass reads them there; the last one's go back over
+the link. The cycle counter pauses between passes, so it counts one RUN per layer.
 
 On a board a UART PHY wraps ``rx``/``tx`` (`boards.top`); in simulation a
 pseudo-terminal does (`sim/pty_harness.cpp`).
@@ -92,7 +93,7 @@ class Top(wiring.Component):
                 m_max=tp.m_max,
                 n_max=p.channels,
                 act_addr_width=address_bits(act_depth),
-                weight_addr_width=address_bits(2 * weight_half),
+                weight_addr_width=address_bits(p.layer_banks * weight_half),
             )
         )
         m.submodules.serializer = serializer = ResultSerializer(p.acc_bits, acc_bytes(p.acc_bits))
@@ -190,7 +191,7 @@ class Top(wiring.Component):
         # The loaders write through registers (nothing reads a buffer while it is being
         # loaded). Reads take `BankedRAM.READ_LATENCY` cycles.
         m.submodules.weights = weights = BankedRAM(
-            unsigned(C * p.weight_bits), 2 * weight_half, granularity=p.weight_bits
+            unsigned(C * p.weight_bits), p.layer_banks * weight_half, granularity=p.weight_bits
         )
         m.d.comb += [
             weights.write_address.eq(layer_loader.weight_address),
@@ -219,35 +220,68 @@ class Top(wiring.Component):
                         bank.write_enable.eq(writer.act_enable[r]),
                     ]
 
-        # ---- layers: the active one drives the core; a load fills the other ---------------
-        # The other bank still holds the layer loaded before (`older`) until a load
-        # starts overwriting it; a network's first pass (`first_pass`) runs that one.
+        # ---- layers: `layer_banks` banks, the last layers loaded, one in each ------------
+        # A load fills the bank after the active one (the oldest layer's), and the new
+        # layer becomes active. `active` is a copy of the active bank's registers (the RUN
+        # paths read a register, not a multiplexer over the banks).
+        B = p.layer_banks
+        bank_layers = Array(Signal(layer_layout(tp), name=f"bank_layer_{b}") for b in range(B))
+        bank_tags = Array(Signal(8, name=f"bank_tag_{b}") for b in range(B))
         active = Signal(layer_layout(tp))
         active_tag = Signal(8)  # the tag of the LOAD_LAYER frame that loaded it
         layer_valid = Signal()
-        active_bank = Signal()
-        older = Signal(layer_layout(tp))
-        older_tag = Signal(8)
-        older_valid = Signal()
-        network_run = Signal()  # the last run was a RUN_NETWORK (of both layers)
-        running = Signal(layer_layout(tp))  # the layer the core computes now
-        running_bank = Signal()
+        active_bank = Signal(range(B))
+        load_bank = Signal(range(B))
+        m.d.comb += load_bank.eq(active_bank + 1)  # wraps: B is a power of 2
+        # Layers held, the active one and those loaded before it with no failed load
+        # between (`resident`), and how many of those before it chain into the next one
+        # without a break (`chained`: its N is the next one's K, its results requantized
+        # to at most act_bits). A RUN_NETWORK of L layers needs L <= resident, L-1 <= chained.
+        resident = Signal(range(B + 1))
+        chained = Signal(range(B))
+        with m.If(layer_loader.start):  # the load overwrites the oldest layer's bank
+            with m.If(resident == B):
+                m.d.sync += resident.eq(B - 1)
+            with m.If(chained == B - 1):
+                m.d.sync += chained.eq(B - 2)
+        new_layer = layer_loader.layer
+        chains_on = (
+            layer_valid
+            & (active.n == new_layer.k)
+            & active.requant
+            & (active.out_bits <= p.act_bits)
+        )  # fmt: skip
+
+        # The layer the core computes now, and the bank it is in. Without networks it is
+        # always the active one; with them, a register set as each run or pass starts.
+        running = Signal(layer_layout(tp))
+        running_bank = Signal(range(B))
+        # A network's passes: the ones after the current one, and the activation region
+        # the current one reads (it writes its results to the other).
+        passes_left = Signal(range(B))
+        read_region = Signal()
+        network_frame = Const(0)
+        # Where a RUN_NETWORK's first layer is: for the run loader's check, from the header
+        # as it arrives; at the decision, from the count the loader kept.
+        checked_bank, first_bank = Signal(range(B)), Signal(range(B))
+        if tp.networks:
+            network_frame = op == Op.RUN_NETWORK
+            m.d.comb += [
+                checked_bank.eq(active_bank - (run_loader.header_layers - 1)),
+                first_bank.eq(active_bank - (run_loader.layers - 1)),
+            ]
+        else:
+            m.d.comb += [running.eq(active), running_bank.eq(active_bank)]
         m.d.comb += [
-            running.eq(Mux(first_pass, older, active)),
-            running_bank.eq(active_bank ^ first_pass),
-        ]
-        with m.If(layer_loader.start):  # the load overwrites the older layer's bank
-            m.d.sync += older_valid.eq(0)
-        network_frame = (op == Op.RUN_NETWORK) if tp.networks else Const(0)
-        m.d.comb += [
-            layer_loader.bank.eq(~active_bank),
+            layer_loader.bank.eq(load_bank),
             run_loader.network.eq(network_frame),
-            run_loader.layer.eq(Mux(network_frame, older, active)),
-            run_loader.layer_tag.eq(Mux(network_frame, older_tag, active_tag)),
-            run_loader.layer_valid.eq(Mux(network_frame, older_valid, layer_valid)),
-            run_loader.next_layer.eq(active),
-            run_loader.next_tag.eq(active_tag),
-            run_loader.next_valid.eq(layer_valid),
+            run_loader.layer.eq(Mux(network_frame, bank_layers[checked_bank], active)),
+            run_loader.layer_tag.eq(Mux(network_frame, bank_tags[checked_bank], active_tag)),
+            run_loader.layer_valid.eq(layer_valid),
+            run_loader.last_layer.eq(active),
+            run_loader.last_tag.eq(active_tag),
+            run_loader.resident.eq(resident),
+            run_loader.chained.eq(chained),
             core.control.mode.eq(running.mode),
             core.control.bank.eq(running_bank),
             core.control.requant.enable.eq(running.requant),
@@ -257,14 +291,16 @@ class Top(wiring.Component):
             sequencer.run.k.eq(running.k),
             sequencer.run.n.eq(running.n),
             sequencer.run.m.eq(run_loader.m),
-            sequencer.run.weight_base.eq(Mux(running_bank, weight_half, 0)),
-            sequencer.run.act_base.eq(Mux(network_run & ~first_pass, act_region, 0)),
+            sequencer.run.weight_base.eq(
+                Array(Const(b * weight_half) for b in range(B))[running_bank]
+            ),
+            sequencer.run.act_base.eq(Mux(read_region, act_region, 0)),
         ]
         if tp.networks:
             m.d.comb += [
                 writer.m.eq(run_loader.m),
-                writer.n.eq(older.n),
-                writer.base.eq(act_region),
+                writer.n.eq(running.n),
+                writer.base.eq(Mux(read_region, 0, act_region)),
             ]
         # The loader drives the core's table write ports (into the shadow bank).
         for name in ("table_write_enable", "table_write_bank", "table_write_address",
@@ -332,18 +368,26 @@ class Top(wiring.Component):
         # RUN_NETWORK: the second pass starts once the first one's last result is written
         # back and its run has ended; the counter resumes as for a repeat.
         next_pass = Signal()
-        first_written = Signal()
+        written = Signal()  # the pass writing back has written its last result
         if tp.networks:
             m.d.sync += next_pass.eq(0)
             with m.If(writer.done):
-                m.d.sync += first_written.eq(1)
-            with m.If(first_pass & first_written & ~run_active & ~start_run):
-                m.d.sync += [first_pass.eq(0), next_pass.eq(1)]
+                m.d.sync += written.eq(1)
+            with m.If(first_pass & written & ~run_active & ~start_run):
+                next_bank = running_bank + 1  # the next layer loaded
+                m.d.sync += [
+                    next_pass.eq(1),
+                    written.eq(0),
+                    first_pass.eq(passes_left != 1),  # the last pass sends its results
+                    passes_left.eq(passes_left - 1),
+                    running.eq(bank_layers[next_bank[: len(running_bank)]]),
+                    running_bank.eq(next_bank),
+                    read_region.eq(~read_region),
+                ]
             with m.If(next_pass):
                 m.d.sync += run_active.eq(1)
+            m.d.comb += writer.start.eq(start_run | next_pass)
         m.d.comb += sequencer.run.start.eq(start_run | next_repeat | next_pass)
-        if tp.networks:
-            m.d.comb += writer.start.eq(start_run)
         # What a REPEAT frame's payload says, as registers like the loaders' outputs (the
         # frame's CRC bytes come after it): the decision at the frame's end reads no
         # compare of the count (that path missed the ULX3S 85F's clock).
@@ -480,10 +524,11 @@ class Top(wiring.Component):
                     with m.Case(Op.RESET):
                         m.d.comb += [reset_requested.eq(1), events.clear.eq(1)]
                         if tp.networks:
-                            m.d.sync += [first_pass.eq(0), network_run.eq(0)]
+                            m.d.sync += [first_pass.eq(0), read_region.eq(0)]
                         m.d.sync += [
                             layer_valid.eq(0),
-                            older_valid.eq(0),
+                            resident.eq(0),
+                            chained.eq(0),
                             ran.eq(0),
                             run_active.eq(0),
                             run_cycles.eq(0),
@@ -492,20 +537,25 @@ class Top(wiring.Component):
                         respond(op, tag, Status.OK)
                     with m.Case(Op.LOAD_LAYER):
                         m.d.sync += [
-                            older.eq(active),
-                            older_tag.eq(active_tag),
-                            older_valid.eq(layer_valid),
-                            active.eq(layer_loader.layer),
+                            bank_layers[load_bank].eq(new_layer),
+                            bank_tags[load_bank].eq(tag),
+                            active.eq(new_layer),
                             active_tag.eq(tag),
                             layer_valid.eq(1),
                             ran.eq(0),
-                            active_bank.eq(~active_bank),
+                            active_bank.eq(load_bank),
+                            resident.eq(resident + 1),
+                            chained.eq(Mux(chains_on, chained + 1, 0)),
                         ]
                         respond(op, tag, Status.OK)
                     with m.Case(Op.RUN):
                         m.d.sync += [start_run.eq(1), ran.eq(1)]
                         if tp.networks:
-                            m.d.sync += network_run.eq(0)
+                            m.d.sync += [
+                                running.eq(active),
+                                running_bank.eq(active_bank),
+                                read_region.eq(0),
+                            ]
                         respond(op, tag, Status.OK, run_loader.response_length[:16], RESULT_BYTES)
                     if tp.networks:
                         with m.Case(Op.RUN_NETWORK):
@@ -514,9 +564,12 @@ class Top(wiring.Component):
                             m.d.sync += [
                                 start_run.eq(1),
                                 ran.eq(0),
-                                network_run.eq(1),
                                 first_pass.eq(1),
-                                first_written.eq(0),
+                                written.eq(0),
+                                passes_left.eq(run_loader.layers - 1),
+                                running.eq(bank_layers[first_bank]),
+                                running_bank.eq(first_bank),
+                                read_region.eq(0),
                             ]
                             respond(
                                 op, tag, Status.OK, run_loader.response_length[:16], RESULT_BYTES

@@ -84,7 +84,8 @@ def test_board_designs_agree_with_ref(name):
 
 
 def check_a_whole_network(rng, sim, ref, info):
-    """Two layers chained on chip (RUN_NETWORK), over more rows than one run takes."""
+    """As many layers as the device holds, chained on chip (RUN_NETWORK), over more rows
+    than one run takes."""
     mode = info.weight_modes[0]
     k, middle = min(info.k_max, 40), min(info.channels, info.k_max, 2 * info.cols + 1)
     # 8-bit activations: every first layer's results (4 to 8 bits) feed the second.
@@ -92,7 +93,8 @@ def check_a_whole_network(rng, sim, ref, info):
     while True:
         try:  # 8-bit results at the end: the link keeps up, so the count is the model's
             x, layers = random_network(
-                rng, info.m_max + 3, (k, middle, info.cols + 2), last_requant=True,
+                rng, info.m_max + 3,
+                (k, *[middle] * (info.layer_banks - 1), info.cols + 2), last_requant=True,
                 acc_bits=info.acc_bits, mode=mode, **options,
             )  # fmt: skip
             break
@@ -112,7 +114,7 @@ def check_a_whole_network(rng, sim, ref, info):
         got[acc.target] = acc.run_network(x, measure_cycles=True), acc.last_network_report.cycles
     if not info.networks:
         np.testing.assert_array_equal(sim.run_network(x), ref.run_network(x))
-        sim.raw.write(encode_request(Op.RUN_NETWORK, encode_network_run(x[:1], 1, 2)))
+        sim.raw.write(encode_request(Op.RUN_NETWORK, encode_network_run(x[:1], 1, 2, 2)))
         assert sim.raw.read_response().status == Status.UNKNOWN_OPCODE
         return
     (y, cycles), (expected_y, model_cycles) = got.values()

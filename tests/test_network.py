@@ -1,8 +1,9 @@
 """Whole networks on the device: RUN_NETWORK on the simulated RTL against the reference.
 
-The device chains its two resident layers; only the input rows cross the link in and
-the last layer's results out. Results must match the kernel applied layer by layer
-bit for bit, cycle counters the model, and every refusal must name its reason.
+The device chains its resident layers (the `sim` device holds four); only the input
+rows cross the link in and the last layer's results out. Results must match the kernel
+applied layer by layer bit for bit, cycle counters the model, and every refusal must
+name its reason.
 """
 
 import numpy as np
@@ -33,6 +34,9 @@ def chained(x, layers):
         (70, (64, 64, 10), True),  # the digits MLP's shape, two RUN_NETWORK chunks
         (3, (3, 33, 5), False),  # raw accumulators out (4 bytes a result)
         (9, (40, 1, 6), True),  # a one-wide middle
+        (13, (20, 30, 7, 11), True),  # three layers
+        (66, (4, 64, 64, 2), True),  # the CartPole Q-network's shape
+        (6, (9, 17, 5, 8, 3), True),  # four: every bank
     ],
 )
 def test_networks_match_the_kernel_layer_by_layer(sim, ref, m, sizes, last_requant):
@@ -53,13 +57,13 @@ def test_networks_match_the_kernel_layer_by_layer(sim, ref, m, sizes, last_requa
         assert cycles["sim"] > cycles["ref"]
 
 
-def test_the_model_counts_two_runs(ref):
+def test_the_model_counts_one_run_per_layer(ref):
     info = ref.identify()
     rng = np.random.default_rng(3)
-    x, layers = random_network(rng, 12, (30, 17, 4))
+    x, layers = random_network(rng, 12, (30, 17, 4, 9))
     ref.load_network(layers)
     ref.run_network(x, measure_cycles=True)
-    expected = info.run_cycles(12, 30, 17) + info.run_cycles(12, 17, 4)
+    expected = sum(info.run_cycles(12, k, n) for k, n in ((30, 17), (17, 4), (4, 9)))
     assert ref.last_network_report.cycles == expected
 
 
@@ -75,14 +79,14 @@ def test_a_network_survives_a_plain_load_in_between(sim):
 
 def test_chains_the_device_cannot_hold_run_layer_by_layer(sim, ref):
     rng = np.random.default_rng(5)
-    x, layers = random_network(rng, 7, (16, 12, 9, 5))  # three layers
+    x, layers = random_network(rng, 7, (16, 12, 9, 5, 6, 4))  # five layers: one too many
     _, raw_first = random_network(rng, 7, (16, 12, 5))  # ... and raw results in the middle
     raw_first[0] = (raw_first[0][0].with_requant(None), raw_first[0][1])
     for acc in (sim, ref):
         acc.load_network(layers)
-        assert "3 layers" in acc.network_problem
+        assert "5 layers (the device holds 4)" in acc.network_problem
         np.testing.assert_array_equal(acc.run_network(x), chained(x, layers))
-        assert acc.last_network_report.loads == 3
+        assert acc.last_network_report.loads == 5
         acc.load_network(raw_first)
         assert "raw-bit results" in acc.network_problem
 
@@ -107,36 +111,51 @@ def load_frame(sim, layer, tag) -> bytes:
     return encode_request(Op.LOAD_LAYER, encode_layer(spec, codes, sim.info), tag=tag)
 
 
-def network_frame(x, first, last, tag=90) -> bytes:
-    return encode_request(Op.RUN_NETWORK, encode_network_run(x, first, last), tag=tag)
+def network_frame(x, first, last, layers=2, tag=90) -> bytes:
+    return encode_request(Op.RUN_NETWORK, encode_network_run(x, first, last, layers), tag=tag)
 
 
 def test_the_device_refuses_run_network_frames_it_cannot_run(sim):
     rng = np.random.default_rng(7)
-    x, layers = random_network(rng, 4, (10, 6, 3))
+    x, layers = random_network(rng, 4, (10, 6, 3, 5))
     sim.reset()
     assert send(sim, load_frame(sim, layers[0], 41)).status == Status.OK
-    # One layer loaded: there is no pair to run.
-    assert send(sim, network_frame(x, 40, 41)).status == Status.NO_LAYER
+    # One layer loaded: there is no chain to run.
+    assert send(sim, network_frame(x, 41, 41)).status == Status.NO_LAYER
     assert send(sim, load_frame(sim, layers[1], 42)).status == Status.OK
-    for first, last in ((40, 42), (41, 43), (42, 41)):  # tags of layers not held
-        assert send(sim, network_frame(x, first, last)).status == Status.WRONG_LAYER
-    assert send(sim, network_frame(x[:0], 41, 42)).status == Status.BAD_PARAM  # M = 0
+    assert send(sim, load_frame(sim, layers[2], 43)).status == Status.OK
+    for first, last, count in ((40, 43, 3), (41, 44, 3), (42, 43, 3), (41, 43, 2)):
+        status = send(sim, network_frame(x, first, last, count)).status
+        assert status == Status.WRONG_LAYER, (first, last, count)  # not the layers held
+    assert send(sim, network_frame(x, 40, 43, 4)).status == Status.NO_LAYER  # 3 are held
+    for count in (0, 1, 5):  # a chain is 2 to layer_banks layers
+        assert send(sim, network_frame(x, 41, 43, count)).status == Status.BAD_PARAM
+    assert send(sim, network_frame(x[:0], 41, 43, 3)).status == Status.BAD_PARAM  # M = 0
     big = np.zeros((sim.info.m_max + 1, 10), dtype=np.int64)
-    assert send(sim, network_frame(big, 41, 42)).status == Status.TOO_LARGE
-    response = send(sim, network_frame(x, 41, 42))
+    assert send(sim, network_frame(big, 41, 43, 3)).status == Status.TOO_LARGE
+    width = layer_result_bytes(layers[2][0], sim.info)
+    response = send(sim, network_frame(x, 41, 43, 3))
     assert response.status == Status.OK
-    y = decode_results(response.payload, 4, 3, layer_result_bytes(layers[1][0], sim.info), sim.info)
+    y = decode_results(response.payload, 4, 5, width, sim.info)
     np.testing.assert_array_equal(y, chained(x, layers))
-    # A load that fails part way gives up the older layer: its bank was being written.
-    frame = bytearray(load_frame(sim, layers[0], 44))
+    # The last two alone: the second layer's input is 6 wide.
+    hidden = chained(x, layers[:1])
+    response = send(sim, network_frame(hidden, 42, 43, 2))
+    y = decode_results(response.payload, 4, 5, width, sim.info)
+    np.testing.assert_array_equal(y, chained(x, layers))
+    # A fourth layer fills the banks; a fifth load overwrites the oldest, even failing.
+    _, more = random_network(rng, 4, (5, 4))
+    assert send(sim, load_frame(sim, more[0], 44)).status == Status.OK
+    assert send(sim, network_frame(x, 41, 44, 4)).status == Status.OK
+    frame = bytearray(load_frame(sim, more[0], 45))
     frame[-1] ^= 0xFF
     assert send(sim, bytes(frame)).status == Status.BAD_CRC
-    assert send(sim, network_frame(x, 41, 42)).status == Status.NO_LAYER
-    # Layers that do not chain: the first one's N is not the second one's K.
+    assert send(sim, network_frame(x, 41, 44, 4)).status == Status.NO_LAYER
+    assert send(sim, network_frame(hidden, 42, 44, 3)).status == Status.OK
+    # Layers that do not chain: the new layer's K is not the last one's N.
     _, other = random_network(rng, 4, (7, 3))
-    assert send(sim, load_frame(sim, other[0], 45)).status == Status.OK
-    assert send(sim, network_frame(x, 42, 45)).status == Status.BAD_PARAM
+    assert send(sim, load_frame(sim, other[0], 46)).status == Status.OK
+    assert send(sim, network_frame(x, 44, 46, 2)).status == Status.BAD_PARAM
     sim.reset()
 
 
@@ -146,7 +165,9 @@ def test_ref_refuses_like_the_device(ref):
     ref.reset()
     ref.load_layer(*layers[1])
     with pytest.raises(DeviceError, match="NO_LAYER"):
-        ref.backend.run_network(x, layers[1][0], 3)
+        ref.backend.run_network(x, 2, layers[1][0], 3)
+    with pytest.raises(DeviceError, match="BAD_PARAM"):
+        ref.backend.run_network(x, 5, layers[1][0], 3)
 
 
 def test_the_compiler_runs_layer_pairs_as_networks(sim, ref):
@@ -155,25 +176,25 @@ def test_the_compiler_runs_layer_pairs_as_networks(sim, ref):
 
     from sw.nn import compile_model, make_mlp
 
-    model = make_mlp([16, 12, 10, 4], seed=1).eval()  # three layers: a pair and one alone
+    # Six layers: a chain of six, cut into four on chip (the sim device's banks) and two.
+    model = make_mlp([16, 12, 10, 9, 8, 7, 4], seed=1).eval()
     x = torch.randn(40, 16, generator=torch.Generator().manual_seed(0))
     program = compile_model(model, x, "sp2")
-    first, second, third = (layer.name for layer in program.core_layers)
-    assert program.chains == {first: second}
+    names = [layer.name for layer in program.core_layers]
+    assert program.chains == {names[0]: names}
     fake = program.fake_quant(x)
-    outputs = {}
     for acc in (sim, ref):
         for whole in (True, False):
             y, cycles = program.run(acc, x, whole_network=whole)
             np.testing.assert_array_equal(y, fake)
             report = program.last_run
-            assert report.whole == ({first: True} if whole else {})
-            assert (cycles[second] == 0) == whole  # counted on the pair's first layer
-            outputs[acc.target, whole] = cycles
-    # The pair's 8-bit results keep up with the link: the model's count (the last layer's
-    # raw 4-byte results do not).
-    assert outputs["sim", True][first] == outputs["ref", True][first]
-    assert outputs["sim", True][third] == outputs["sim", False][third]
+            if whole:
+                assert report.chains == {names[0]: names[:4], names[4]: names[4:]}
+                assert report.whole == {names[0]: True, names[4]: True}
+                # Counted on each chain's first layer.
+                assert [cycles[name] > 0 for name in names] == [1, 0, 0, 0, 1, 0]
+            else:
+                assert report.whole == {} and all(cycles.values())
 
     class TwoOutputs(nn.Module):  # the middle value is an output too: no pair
         def __init__(self):

@@ -280,7 +280,7 @@ def test_the_documented_examples_are_what_the_encoder_sends():
         encode_response(Op.LOAD_LAYER, Status.BAD_CRC, tag=2),
         encode_response(Op.RUN, Status.WRONG_LAYER, tag=6),
         encode_request(Op.LOAD_LAYER, encode_layer(spec2, codes2, info), tag=3),
-        encode_request(Op.RUN_NETWORK, encode_network_run(x, 2, 3), tag=4),
+        encode_request(Op.RUN_NETWORK, encode_network_run(x, 2, 3, 2), tag=4),
         encode_response(Op.RUN_NETWORK, Status.OK, pack_signed(y2[rows, cols], width), tag=4),
         encode_response(Op.RUN_NETWORK, Status.WRONG_LAYER, tag=4),
     ]

@@ -17,7 +17,8 @@ from .params import CoreParams, TopParams
 DEFAULT_BAUD = 3_000_000  # the boards' UART rate, and the serial driver's default
 
 SIM = TopParams(
-    CoreParams(rows=4, cols=4, act_bits=8, weight_bits=4, acc_bits=32, channels=256),
+    # Four layer banks: a network of up to four layers runs whole (RUN_NETWORK).
+    CoreParams(rows=4, cols=4, act_bits=8, weight_bits=4, acc_bits=32, channels=256, layer_banks=4),
     k_max=256,
     m_max=64,
     clock_hz=50_000_000,
@@ -128,7 +129,8 @@ def _icebreaker_multiplier_mode(mode: str) -> TopParams:
 
 def _ulx3s(**modes) -> TopParams:
     # Four drain lanes: a 12 x 12 tile drains in 36 cycles, inside a 64-deep tile's 65,
-    # and their requantizers take 8 of the 12 MULT18X18Ds the array leaves.
+    # and their requantizers take 8 of the 12 MULT18X18Ds the array leaves. Four layer
+    # banks: a network of up to four layers (the CartPole Q-network's three) stays on chip.
     core = CoreParams(
         rows=12,
         cols=12,
@@ -137,6 +139,7 @@ def _ulx3s(**modes) -> TopParams:
         acc_bits=32,
         channels=256,
         drain_lanes=4,
+        layer_banks=4,
         **modes,
     )
     return TopParams(core, k_max=256, m_max=64)

@@ -25,6 +25,7 @@ from sw.kernel.spec import (
 )
 
 MAX_ARRAY_DIM = 32
+MAX_LAYER_BANKS = 8  # resident layers a device can keep (a RUN_NETWORK chains up to these)
 # K, N and M travel as 16-bit fields; the device keeps them well below that.
 PROTOCOL_LIMIT = 4096
 
@@ -60,6 +61,10 @@ class CoreParams:
     # tiles (K < R*C) on a large array. Must divide C: lane l takes columns l, l+L, ...
     # of each row, so a results beat is L neighbouring values of one row.
     drain_lanes: int = 1
+    # Banks of the decode and requantization tables (and, in the top, of the weight
+    # buffer): one layer each. The core reads one while another is loaded; a device
+    # keeps its last `layer_banks` layers and can chain them (RUN_NETWORK). A power of 2.
+    layer_banks: int = 2
 
     def __post_init__(self) -> None:
         _check("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -71,6 +76,9 @@ class CoreParams:
         _check("max_shift", self.max_shift, 0, SPX_MAX_EXP_LIMIT)
         _check("channels", self.channels, 1, 1 << 16)
         _check("drain_lanes", self.drain_lanes, 1, self.cols)
+        _check("layer_banks", self.layer_banks, 2, MAX_LAYER_BANKS)
+        if self.layer_banks & (self.layer_banks - 1):
+            raise ValueError(f"layer_banks={self.layer_banks} must be a power of 2")
         if self.cols % self.drain_lanes:
             raise ValueError(
                 f"drain_lanes={self.drain_lanes} must divide cols={self.cols} (a results "

@@ -48,6 +48,7 @@ IDENTIFY_LAYOUT = data.StructLayout(
         "rows": 8,
         "cols": 8,
         "drain_lanes": 8,
+        "layer_banks": 8,
         "act_bits": 8,
         "weight_bits": 8,
         "acc_bits": 8,
@@ -73,6 +74,7 @@ class DeviceInfo:
     rows: int
     cols: int
     drain_lanes: int  # results leaving the array per cycle (`CoreParams.drain_lanes`)
+    layer_banks: int  # layers held at once (`CoreParams.layer_banks`)
     act_bits: int
     weight_bits: int
     acc_bits: int
@@ -97,6 +99,7 @@ class DeviceInfo:
             rows=c.rows,
             cols=c.cols,
             drain_lanes=c.drain_lanes,
+            layer_banks=c.layer_banks,
             act_bits=c.act_bits,
             weight_bits=c.weight_bits,
             acc_bits=c.acc_bits,
@@ -119,6 +122,7 @@ class DeviceInfo:
             rows=self.rows,
             cols=self.cols,
             drain_lanes=self.drain_lanes,
+            layer_banks=self.layer_banks,
             act_bits=self.act_bits,
             weight_bits=self.weight_bits,
             acc_bits=self.acc_bits,
@@ -275,17 +279,17 @@ def encode_run(x: np.ndarray, layer: int) -> bytes:
 
 # ---- RUN_NETWORK -----------------------------------------------------------------------
 
-# The device keeps the last two layers it loaded: the weights, decode tables and
-# requantization tables are double-buffered (a load fills the bank not in use). A
-# RUN_NETWORK runs them in load order on M rows. The first layer's requantized results
-# are written back into the activation buffer (`hdl.writeback`), so only the input rows
-# cross the link in and only the second layer's results come back. `first` and `last`
-# are the tags of the two LOAD_LAYER frames: a device holding other layers answers
-# WRONG_LAYER. The first layer must requantize to at most the activations' bits and
-# its N be the second's K (else BAD_PARAM). A load attempt gives up the older layer
-# (its bank is being overwritten) even when the load fails.
-NETWORK_HEADER = data.StructLayout({"m": 16, "first": 8, "last": 8})
-NETWORK_LAYERS = 2  # layers a RUN_NETWORK chains: the two weight banks
+# The device keeps the last `layer_banks` layers it loaded: the weights, decode tables
+# and requantization tables have a bank per layer (a load fills the oldest one's). A
+# RUN_NETWORK runs the last `layers` of them in load order on M rows. Each layer's
+# requantized results but the last are written back into the activation buffer
+# (`hdl.writeback`), so only the input rows cross the link in and only the last layer's
+# results come back. `first` and `last` are the tags of the first and last layers'
+# LOAD_LAYER frames: a device holding other layers answers WRONG_LAYER. Every layer but
+# the last must requantize to at most the activations' bits, and its N be the next
+# one's K (else BAD_PARAM). A load attempt gives up the oldest layer (its bank is being
+# overwritten) even when the load fails.
+NETWORK_HEADER = data.StructLayout({"m": 16, "first": 8, "last": 8, "layers": 8})
 
 
 def network_problem(layers, info: DeviceInfo) -> str | None:
@@ -293,8 +297,8 @@ def network_problem(layers, info: DeviceInfo) -> str | None:
     can): the checks a RUN_NETWORK's device makes, and that each layer loads in one go."""
     if not info.networks:
         return "the device was built without RUN_NETWORK (TopParams.networks)"
-    if not 1 <= len(layers) <= NETWORK_LAYERS:
-        return f"{len(layers)} layers (the device holds {NETWORK_LAYERS})"
+    if not 1 <= len(layers) <= info.layer_banks:
+        return f"{len(layers)} layers (the device holds {info.layer_banks})"
     for index, (spec, codes) in enumerate(layers):
         try:
             check_layer(spec, *np.shape(codes), info)
@@ -310,9 +314,11 @@ def network_problem(layers, info: DeviceInfo) -> str | None:
     return None
 
 
-def encode_network_run(x: np.ndarray, first: int, last: int) -> bytes:
-    """RUN_NETWORK payload: M, the two layers' tags, then the first layer's activations."""
-    header = pack(NETWORK_HEADER, {"m": x.shape[0], "first": first, "last": last})
+def encode_network_run(x: np.ndarray, first: int, last: int, layers: int) -> bytes:
+    """RUN_NETWORK payload: M, the first and last layers' tags and the number of layers,
+    then the first layer's activations."""
+    fields = {"m": x.shape[0], "first": first, "last": last, "layers": layers}
+    header = pack(NETWORK_HEADER, fields)
     return header + np.ascontiguousarray(x, dtype=np.int8).tobytes()
 
 

@@ -41,7 +41,7 @@ class Op(enum.IntEnum, shape=8):
     RUN = 0x03
     COUNTERS = 0x04
     RESET = 0x05
-    RUN_NETWORK = 0x06  # the last two layers loaded, in load order, on chip (protocol v4)
+    RUN_NETWORK = 0x06  # the last layers loaded, chained in load order on chip (v4)
     REPEAT = 0x07  # the last RUN again, N times on chip, its results dropped
 
 

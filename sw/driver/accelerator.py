@@ -76,22 +76,31 @@ class SerialBackend:
     def __init__(self, link: SerialLink):
         self.link = link
         self.info = DeviceInfo.decode(link.transact(Op.IDENTIFY))
-        self.layer_tag: int | None = None  # the tag of the device's layer, if known
-        self.older_tag: int | None = None  # and of the one loaded before it
+        # The tags of the layers the device holds, oldest first (at most `layer_banks`);
+        # empty while in doubt. A RUN names the last; a RUN_NETWORK a chain's first and last.
+        self.resident: list[int] = []
+
+    @property
+    def layer_tag(self) -> int | None:
+        return self.resident[-1] if self.resident else None
+
+    def forget_layers(self) -> None:
+        self.resident = []
 
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
-        before = self.layer_tag
-        self.layer_tag = self.older_tag = None  # in doubt until the device says OK
+        kept = self.resident[1 - self.info.layer_banks :]  # the load overwrites the oldest
+        self.resident = []  # in doubt until the device says OK
         payload = encode_layer(spec, codes, self.info)
         self.link.transact(Op.LOAD_LAYER, payload)
-        self.layer_tag, self.older_tag = self.link.tag, before
+        self.resident = [*kept, self.link.tag]
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
         return self._results(Op.RUN, encode_run(x, self.layer_tag), x.shape[0], spec, n)
 
-    def run_network(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
-        """RUN_NETWORK: the older layer, then the loaded one (``spec``, N = ``n``)."""
-        payload = encode_network_run(x, self.older_tag, self.layer_tag)
+    def run_network(self, x: np.ndarray, layers: int, spec: LayerSpec, n: int) -> np.ndarray:
+        """RUN_NETWORK: the last ``layers`` layers loaded, in order; the last one has
+        ``spec`` and N = ``n``."""
+        payload = encode_network_run(x, self.resident[-layers], self.resident[-1], layers)
         return self._results(Op.RUN_NETWORK, payload, x.shape[0], spec, n)
 
     def _results(self, op: Op, request: bytes, m: int, spec: LayerSpec, n: int) -> np.ndarray:
@@ -116,7 +125,7 @@ class SerialBackend:
             self.link.timeout = timeout
 
     def reset(self) -> None:
-        self.layer_tag = None
+        self.forget_layers()
         self.link.transact(Op.RESET)
 
     def close(self) -> None:
@@ -128,37 +137,51 @@ class RefBackend:
 
     def __init__(self, device_name: str):
         self.info = DeviceInfo.of(device(device_name))
-        self.spec: LayerSpec | None = None
-        self.codes: np.ndarray | None = None
-        self.older: tuple[LayerSpec, np.ndarray] | None = None  # the layer loaded before
-        self.layer_tag = self.older_tag = None
+        # The layers held, oldest first (at most `layer_banks`), as on the device.
+        self.resident: list[tuple[LayerSpec, np.ndarray]] = []
         self.last_run_cycles: int | None = None  # of the last RUN of the loaded layer
         self._counters = dict.fromkeys(Counters.names(), 0)
 
+    @property
+    def spec(self) -> LayerSpec | None:
+        return self.resident[-1][0] if self.resident else None
+
+    @property
+    def codes(self) -> np.ndarray | None:
+        return self.resident[-1][1] if self.resident else None
+
+    @property
+    def layer_tag(self) -> int | None:
+        return 1 if self.resident else None
+
+    def forget_layers(self) -> None:
+        self.resident = []
+
     def load(self, spec: LayerSpec, codes: np.ndarray) -> None:
         check_layer(spec, *codes.shape, self.info)  # the check the device path makes
-        self.older = None if self.spec is None else (self.spec, self.codes)
-        self.older_tag = self.layer_tag
-        self.spec, self.codes, self.layer_tag = spec, codes, 1
+        self.resident = [*self.resident[1 - self.info.layer_banks :], (spec, codes)]
         self.last_run_cycles = None
         self._counters["frames_ok"] += 1
 
-    def run_network(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
-        if not self.info.networks:
+    def run_network(self, x: np.ndarray, layers: int, spec: LayerSpec, n: int) -> np.ndarray:
+        info = self.info
+        if not info.networks:
             raise DeviceError(Op.RUN_NETWORK, Status.UNKNOWN_OPCODE)
-        if self.spec is None or self.older is None:
-            raise DeviceError(Op.RUN_NETWORK, Status.NO_LAYER)
-        first_spec, first_codes = self.older
-        if network_problem([self.older, (self.spec, self.codes)], self.info):
+        if not 2 <= layers <= info.layer_banks:
             raise DeviceError(Op.RUN_NETWORK, Status.BAD_PARAM)
-        shapes = [first_codes.shape, self.codes.shape]
-        self._counters.update(
-            run_cycles=self.info.network_cycles(x.shape[0], shapes), stall_cycles=0
-        )
+        if layers > len(self.resident):
+            raise DeviceError(Op.RUN_NETWORK, Status.NO_LAYER)
+        chain = self.resident[-layers:]
+        if network_problem(chain, info):
+            raise DeviceError(Op.RUN_NETWORK, Status.BAD_PARAM)
+        cycles = info.network_cycles(x.shape[0], [codes.shape for _, codes in chain])
+        self._counters.update(run_cycles=cycles, stall_cycles=0)
         self._counters["runs"] += 1
         self._counters["frames_ok"] += 1
         self.last_run_cycles = None  # REPEAT repeats RUNs only
-        return matmul(matmul(x, first_codes, first_spec), self.codes, self.spec)
+        for layer_spec, codes in chain:
+            x = matmul(x, codes, layer_spec)
+        return x
 
     def run(self, x: np.ndarray, spec: LayerSpec, n: int) -> np.ndarray:
         if self.spec is None:
@@ -187,8 +210,8 @@ class RefBackend:
 
     def reset(self) -> None:
         self._counters = dict.fromkeys(Counters.names(), 0)
-        self.spec = self.codes = self.layer_tag = self.last_run_cycles = None
-        self.older = self.older_tag = None
+        self.resident = []
+        self.last_run_cycles = None
 
     def close(self) -> None:
         pass
@@ -291,12 +314,12 @@ class Accelerator:
     def load_network(self, layers) -> None:
         """Take a chain of layers ``[(spec, codes), ...]`` for `run_network`.
 
-        A chain the device can run whole (`network_problem`: two layers at most, each
-        loaded in one frame, the first requantized to at most the activations' bits) is
-        loaded now and stays on the device: each `run_network` chunk is then one
-        RUN_NETWORK, its intermediate activations never crossing the link. Any other
-        chain runs layer by layer (`run_product` per layer, reloading each);
-        ``network_problem`` says why.
+        A chain the device can run whole (`network_problem`: `layer_banks` layers at
+        most, each loaded in one frame, all but the last requantized to at most the
+        activations' bits) is loaded now and stays on the device: each `run_network`
+        chunk is then one RUN_NETWORK, its intermediate activations never crossing the
+        link. Any other chain runs layer by layer (`run_product` per layer, reloading
+        each); ``network_problem`` says why.
         """
         layers = [(spec, check_codes(codes, spec)) for spec, codes in layers]
         if not layers:
@@ -408,11 +431,11 @@ class Accelerator:
                 self.load_layer(spec, codes)
             self._network_resident = True
             self._network_loads += len(self.network)
-        elif self.backend.layer_tag is None or self.backend.older_tag is None:
+        elif len(self.backend.resident) < len(self.network):
             for spec, codes in self.network:  # lost on the link: again, in order
                 self.backend.load(spec, codes)
             self._network_loads += len(self.network)
-        y = self.backend.run_network(x, self.spec, self.n)
+        y = self.backend.run_network(x, len(self.network), self.spec, self.n)
         if measure_cycles:
             self.last_run_cycles += self.backend.counters().run_cycles
         return y
@@ -437,7 +460,7 @@ class Accelerator:
                 if error.status not in TRANSIENT_STATUSES:
                     raise
                 if error.status in LAYER_LOST_STATUSES:
-                    self.backend.layer_tag = None
+                    self.backend.forget_layers()
                 fault = error
             else:
                 if attempt:

@@ -39,9 +39,9 @@ class RunReport:
 
     batch: int
     layers: dict[str, ProductReport] = field(default_factory=dict)
-    # Pairs of layers run as one network (first -> second): the first one's report
-    # holds both (the device counts them together), the second one's is empty.
-    chains: dict[str, str] = field(default_factory=dict)
+    # Chains of layers run as one network, by first layer: the first one's report holds
+    # them all (the device counts them together), the others' are empty.
+    chains: dict[str, list[str]] = field(default_factory=dict)
     whole: dict[str, bool] = field(default_factory=dict)  # by first layer: on chip or not
 
     @property
@@ -93,7 +93,10 @@ class Program:
         self.core_layers = tuple(layers[step.name] for step in model.core_steps())
         # By step name (what the execution looks up), and by layer name (for people).
         self._chain_steps = network_chains(model, layers)
-        self.chains = {layers[a].name: layers[b].name for a, b in self._chain_steps.items()}
+        self.chains = {
+            layers[head].name: [layers[step].name for step in chain]
+            for head, chain in self._chain_steps.items()
+        }
         self.last_run: RunReport | None = None
 
     @property
@@ -147,22 +150,28 @@ class Program:
         several) with every core product on ``accelerator``, and the device cycles per
         core layer for the whole batch (0 unless ``measure_cycles``).
 
-        With ``whole_network`` each pair in `chains` goes to the accelerator as one
-        network (`Accelerator.load_network`): on chip when the device holds it, its
-        cycles then reported on the pair's first layer; else layer by layer."""
-        chained = whole_network and hasattr(accelerator, "run_network")
+        With ``whole_network`` each chain in `chains`, cut to the device's layer banks,
+        goes to the accelerator as one network (`Accelerator.load_network`): on chip when
+        the device holds it, its cycles then reported on its first layer; else layer by
+        layer."""
+        chains = {}
+        if whole_network and hasattr(accelerator, "run_network"):
+            chains = cut_chains(self._chain_steps, accelerator.identify().layer_banks)
         execution = Execution(
             accelerator=accelerator,
             frozen=self.layers,
             measure_cycles=measure_cycles,
             acc_bits=self.model.settings.acc_bits,
-            chains=dict(self._chain_steps) if chained else {},
+            chains=chains,
         )
         tensors = as_tensors(inputs, len(self.model.input_names))
         outputs = self._evaluate(tensors, execution)
         report = RunReport(
             batch=int(tensors[0].shape[0]) if tensors[0].ndim else 1,
-            chains=dict(self.chains) if chained else {},
+            chains={
+                self.layers[head].name: [self.layers[step].name for step in chain]
+                for head, chain in chains.items()
+            },
             whole=execution.whole,
         )
         for layer in self.core_layers:
@@ -194,24 +203,26 @@ class Program:
         ]
 
 
-def network_chains(model: QuantizedModel, layers: dict[str, FrozenCoreLayer]) -> dict[str, str]:
-    """Pairs of fully connected core steps (first -> second) where the second one's only
-    input is the first one's int result and nothing else reads it: the device can run
-    such a pair as one network, the value between them never leaving the chip. Pairs do
-    not overlap (a chain of three gives one pair and a layer alone)."""
+def network_chains(
+    model: QuantizedModel, layers: dict[str, FrozenCoreLayer]
+) -> dict[str, list[str]]:
+    """Chains of fully connected core steps, by first step: each one's only input is the
+    previous one's int result and nothing else reads that result, so a device can run
+    the chain as one network, the values between its layers never leaving the chip.
+    Chains are as long as the graph allows (`Program.run` cuts them to the device)."""
     readers: dict[str, int] = {}
     for step in model.steps:
         for name in step.inputs():
             readers[name] = readers.get(name, 0) + 1
     outputs = set(refs_in(model.outputs))
-    chains, taken = {}, set()
+    chains: dict[str, list[str]] = {}
+    chain_of: dict[str, str] = {}  # step -> the first step of its chain
     for step in model.core_steps():
         (source,) = step.args
         name = getattr(source, "name", None)
         first, second = layers.get(name), layers[step.name]
         if (
             first is not None
-            and name not in taken
             and readers.get(name) == 1
             and name not in outputs
             and step.input_quantizer is None
@@ -219,9 +230,22 @@ def network_chains(model: QuantizedModel, layers: dict[str, FrozenCoreLayer]) ->
             and first.geometry is None
             and second.geometry is None
         ):
-            chains[name] = step.name
-            taken.update((name, step.name))
+            head = chain_of.get(name, name)
+            chains.setdefault(head, [head]).append(step.name)
+            chain_of[step.name] = head
     return chains
+
+
+def cut_chains(chains: dict[str, list[str]], longest: int) -> dict[str, list[str]]:
+    """``chains`` cut into pieces of at most ``longest`` steps (a device's layer banks),
+    by first step; a piece of one step is no chain."""
+    pieces = {}
+    for chain in chains.values():
+        for start in range(0, len(chain), longest):
+            piece = chain[start : start + longest]
+            if len(piece) > 1:
+                pieces[piece[0]] = piece
+    return pieces
 
 
 def compile_model(

@@ -72,10 +72,11 @@ class Execution:
     measure_cycles: bool = False
     acc_bits: int = 32
     reports: dict[str, ProductReport] = field(default_factory=dict)
-    # Pairs of core layers run as one network on the device (`Program.chains`): the
-    # first's step computes both, the second's takes its result from `chained`.
-    chains: dict[str, str] = field(default_factory=dict)
-    chained: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Chains of core layers run as one network on the device (`Program.chains`), by
+    # first step: the first one computes them all, the others take their results from
+    # `chained` (None but for the last: nothing else reads the values in between).
+    chains: dict[str, list[str]] = field(default_factory=dict)
+    chained: dict[str, torch.Tensor | None] = field(default_factory=dict)
     whole: dict[str, bool] = field(default_factory=dict)  # ran on chip, by first layer
 
     def record(self, name: str, report: ProductReport) -> None:
@@ -254,18 +255,19 @@ class CoreStep(Step):
         else:
             rows, spatial = geometry.im2col(x)
         rows = rows.numpy().astype(np.int64)
-        second = execution.chains.get(self.name)
-        if second is not None:
-            # This layer and the next one as a network: the device keeps the layer
+        chain = execution.chains.get(self.name)
+        if chain is not None:
+            # This layer and the next ones as a network: the device keeps the values
             # between them on chip (or runs them one by one when they do not fit).
-            later = execution.frozen[second]
+            layers = [execution.frozen[name] for name in chain]
             accelerator = execution.accelerator
-            accelerator.load_network([(frozen.spec, frozen.codes), (later.spec, later.codes)])
+            accelerator.load_network([(layer.spec, layer.codes) for layer in layers])
             y = accelerator.run_network(rows, measure_cycles=execution.measure_cycles)
             execution.record(frozen.name, accelerator.last_network_report)
             execution.whole[frozen.name] = accelerator.network_problem is None
+            execution.chained.update(dict.fromkeys(chain[1:-1]))
             y = torch.as_tensor(y, dtype=torch.float64)
-            execution.chained[second] = y.reshape(*x.shape[:-1], later.n)
+            execution.chained[chain[-1]] = y.reshape(*x.shape[:-1], layers[-1].n)
             return None  # only the next layer reads this one's result
         if frozen.wide:
             acc, report = wide_product(execution, frozen, rows)

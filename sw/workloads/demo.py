@@ -4,7 +4,7 @@ Trains (or loads from ``build/cache``) a 64-64-10 MLP on scikit-learn's 8x8 digi
 SP2 4-bit weights (QAT) and 8-bit activations, compiles it to core layers, runs the
 whole test set through the ``sim`` backend (the RTL in Verilator, reached through the
 driver over a pseudo-terminal), runs it again on ``ref`` and checks every integer
-output matches. The two layers run as one network on the device (RUN_NETWORK: the
+output matches. Its two layers run as one network on the device (RUN_NETWORK: the
 hidden layer never crosses the link); the demo runs them layer by layer too and
 compares the bytes each way moves. Prints accuracy, agreement, device cycles per
 image, the link's share of the time at the board's UART rate, and where the figure
