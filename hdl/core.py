@@ -314,13 +314,23 @@ class MatmulCore(wiring.Component):
         # they clear (a synchronous reset, free in the FPGA's flip-flops). Loading the
         # drain from the registers rather than from the adders keeps each adder driving
         # only its own flip-flop, so the two pack into one logic cell.
+        # On ECP5 the accumulators stay out of the reset, which would otherwise run from
+        # one register to every accumulator across the die (the SPx 12x12's slowest
+        # path): each row has its own copy of the clear, a register that the reset sets,
+        # so a reset clears the accumulators through the tile's clear.
+        own_clear = getattr(platform, "family", None) == "ecp5"
         accumulator = [
-            [Signal(signed(p.acc_bits), name=f"acc_{r}_{c}") for c in cols] for r in rows
+            [Signal(signed(p.acc_bits), name=f"acc_{r}_{c}", reset_less=own_clear) for c in cols]
+            for r in rows
         ]
         m.d.sync += tile_done.eq(summed.valid & summed.last)
         for r in rows:
+            clear = tile_done
+            if own_clear:
+                clear = Signal(init=1, name=f"clear_{r}")
+                m.d.sync += clear.eq(summed.valid & summed.last)
             for c in cols:
-                with m.If(tile_done):
+                with m.If(clear):
                     m.d.sync += accumulator[r][c].eq(0)
                 with m.Elif(summed.valid):
                     m.d.sync += accumulator[r][c].eq(accumulator[r][c] + product[r][c])

@@ -70,8 +70,8 @@ class Top(wiring.Component):
         m = Module()
         R, C = p.rows, p.cols
         weight_half = weight_bank_words(tp)  # weight words per bank
-        # Each activation bank has a RUN's rows; with networks, a second region for a
-        # network's first layer's results (the second layer's activations).
+        # Each activation bank has a RUN's rows; with networks, a second region: a network's
+        # passes read one region and write their results, the next pass's rows, to the other.
         act_region = activation_bank_words(tp)
         act_depth = 2 * act_region if tp.networks else act_region
         # The ops whose payload is activation rows (RUN_NETWORK only with networks).

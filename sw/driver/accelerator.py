@@ -297,12 +297,7 @@ class Accelerator:
         x = check_activations(x, self.spec)
         if x.shape[1] != self.k:
             raise ValueError(f"x has K={x.shape[1]} columns but the loaded layer has K={self.k}")
-        rows = self.rows_per_run()
-        parts = []
-        self.last_run_cycles = 0
-        for i in range(0, x.shape[0], rows):
-            chunk = x[i : i + rows]
-            parts.append(self._reliably(lambda chunk=chunk: self._run(chunk, measure_cycles)))
+        parts = self._in_chunks(x, self.rows_per_run(), lambda c: self._run(c, measure_cycles))
         return np.concatenate(parts) if parts else np.zeros((0, self.n), dtype=np.int64)
 
     def rows_per_run(self) -> int:
@@ -355,12 +350,9 @@ class Accelerator:
             )
         if self.network_problem is not None or len(self.network) == 1:
             return self._network_layer_by_layer(x, measure_cycles)
-        rows = self.rows_per_network_run()
-        parts = []
-        self.last_run_cycles = 0
-        for i in range(0, x.shape[0], rows):
-            chunk = x[i : i + rows]
-            parts.append(self._reliably(lambda c=chunk: self._run_whole(c, measure_cycles)))
+        parts = self._in_chunks(
+            x, self.rows_per_network_run(), lambda c: self._run_whole(c, measure_cycles)
+        )
         macs = sum(x.shape[0] * codes.size for _, codes in self.network)
         self.last_network_report = ProductReport(
             cycles=self.last_run_cycles, loads=self._network_loads, runs=len(parts), macs=macs
@@ -424,6 +416,15 @@ class Accelerator:
         if measure_cycles:
             self.last_run_cycles += self.backend.counters().run_cycles
         return y
+
+    def _in_chunks(self, x: np.ndarray, rows: int, run) -> list[np.ndarray]:
+        """``run(chunk)`` for each chunk of ``rows`` rows of x, each retried after a link
+        fault (`_reliably`); ``last_run_cycles`` starts from 0."""
+        self.last_run_cycles = 0
+        return [
+            self._reliably(lambda chunk=x[i : i + rows]: run(chunk))
+            for i in range(0, x.shape[0], rows)
+        ]
 
     def _run_whole(self, x: np.ndarray, measure_cycles: bool) -> np.ndarray:
         if not self._network_resident:  # replaced since, or in doubt: load both again
