@@ -231,7 +231,7 @@ class Accelerator:
         self.network_problem: str | None = None  # why it runs layer by layer (None: whole)
         self._network_resident = False  # the device holds the chain, in order
         self._network_loads = 0  # LOAD_LAYERs of the chain not yet in a report
-        self.last_network_report = ProductReport()
+        self.last_network_layers: list[ProductReport] = []  # of the last run_network
 
     @classmethod
     def open(cls, target: str = "ref", *, timeout: float = 10.0, retries: int = 2) -> Accelerator:
@@ -336,8 +336,11 @@ class Accelerator:
     def run_network(self, x, *, measure_cycles: bool = False) -> np.ndarray:
         """The `load_network` chain on x (M, K of the first layer), any M.
 
-        ``last_network_report`` (a `ProductReport`) holds the loads, RUN frames and, with
-        ``measure_cycles``, the device cycles of this call.
+        ``last_network_layers`` holds a `ProductReport` per layer of this call (its loads,
+        MACs and, with ``measure_cycles``, cycles; the RUN_NETWORK frames on the first
+        layer) and ``last_network_report`` their sum. The device counts a whole chain's
+        cycles together: each layer gets the cycle model's share of the measured count
+        (exact with one drain lane, where the model is).
         """
         if not self.network:
             raise RuntimeError("no network loaded: call load_network(layers) first")
@@ -350,17 +353,34 @@ class Accelerator:
             )
         if self.network_problem is not None or len(self.network) == 1:
             return self._network_layer_by_layer(x, measure_cycles)
-        parts = self._in_chunks(
-            x, self.rows_per_network_run(), lambda c: self._run_whole(c, measure_cycles)
-        )
-        macs = sum(x.shape[0] * codes.size for _, codes in self.network)
-        self.last_network_report = ProductReport(
-            cycles=self.last_run_cycles, loads=self._network_loads, runs=len(parts), macs=macs
-        )
+        rows = self.rows_per_network_run()
+        parts = self._in_chunks(x, rows, lambda c: self._run_whole(c, measure_cycles))
+        chunks = [min(rows, x.shape[0] - start) for start in range(0, x.shape[0], rows)]
+        shapes = [codes.shape for _, codes in self.network]
+        modelled = [sum(self.info.run_cycles(m, k, n) for m in chunks) for k, n in shapes]
+        measured = self.last_run_cycles
+        shares = [measured * part // max(1, sum(modelled)) for part in modelled[:-1]]
+        loads_each = self._network_loads // len(shapes)  # the chain loads whole, in order
+        self.last_network_layers = [
+            ProductReport(
+                cycles=cycles,
+                loads=loads_each,
+                runs=len(parts) if index == 0 else 0,
+                macs=x.shape[0] * k * n,
+            )
+            for index, (cycles, (k, n)) in enumerate(
+                zip([*shares, measured - sum(shares)], shapes, strict=True)
+            )
+        ]
         self._network_loads = 0
         if parts:
             return np.concatenate(parts)
         return np.zeros((0, self.network[-1][1].shape[1]), dtype=np.int64)
+
+    @property
+    def last_network_report(self) -> ProductReport:
+        """The last `run_network`'s cost, all its layers together."""
+        return sum(self.last_network_layers, ProductReport())
 
     def rows_per_network_run(self) -> int:
         """Rows per RUN_NETWORK: the device's batch, the request and response frame limits."""
@@ -442,12 +462,11 @@ class Accelerator:
         return y
 
     def _network_layer_by_layer(self, x: np.ndarray, measure_cycles: bool) -> np.ndarray:
-        report = ProductReport()
+        self.last_network_layers = []
         for spec, codes in self.network:
             x, layer_report = run_product(self, spec, codes, x, measure_cycles=measure_cycles)
-            report += layer_report
-        self.last_network_report = report
-        self.last_run_cycles = report.cycles
+            self.last_network_layers.append(layer_report)
+        self.last_run_cycles = self.last_network_report.cycles
         return x
 
     def _reliably(self, action):

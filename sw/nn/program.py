@@ -39,8 +39,8 @@ class RunReport:
 
     batch: int
     layers: dict[str, ProductReport] = field(default_factory=dict)
-    # Chains of layers run as one network, by first layer: the first one's report holds
-    # them all (the device counts them together), the others' are empty.
+    # Chains of layers run as one network, by first layer. The device counts a chain's
+    # cycles together; each layer's report holds the cycle model's share of them.
     chains: dict[str, list[str]] = field(default_factory=dict)
     whole: dict[str, bool] = field(default_factory=dict)  # by first layer: on chip or not
 
@@ -152,8 +152,8 @@ class Program:
 
         With ``whole_network`` each chain in `chains`, cut to the device's layer banks,
         goes to the accelerator as one network (`Accelerator.load_network`): on chip when
-        the device holds it, its cycles then reported on its first layer; else layer by
-        layer."""
+        the device holds it (each layer then reports its share of the chain's measured
+        cycles, `Accelerator.last_network_layers`); else layer by layer."""
         chains = {}
         if whole_network and hasattr(accelerator, "run_network"):
             chains = cut_chains(self._chain_steps, accelerator.identify().layer_banks)

@@ -263,7 +263,8 @@ class CoreStep(Step):
             accelerator = execution.accelerator
             accelerator.load_network([(layer.spec, layer.codes) for layer in layers])
             y = accelerator.run_network(rows, measure_cycles=execution.measure_cycles)
-            execution.record(frozen.name, accelerator.last_network_report)
+            for name, report in zip(chain, accelerator.last_network_layers, strict=True):
+                execution.record(execution.frozen[name].name, report)
             execution.whole[frozen.name] = accelerator.network_problem is None
             execution.chained.update(dict.fromkeys(chain[1:-1]))
             y = torch.as_tensor(y, dtype=torch.float64)

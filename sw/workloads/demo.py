@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             "float_accuracy": float_accuracy,
             "ref_agreement": agreement,
             "cycles_per_image": total_cycles / images,
-            # A pair run as one network counts its cycles on its first layer.
+            # A chain run as one network: each layer's share of the measured cycles.
             "layer_cycles_per_image": [
                 cycles[layer.name] / images for layer in program.core_layers
             ],
