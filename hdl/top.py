@@ -27,7 +27,7 @@ pseudo-terminal does (`sim/pty_harness.cpp`).
 from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Module, Mux, ResetInserter, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.device.params import TopParams
@@ -51,6 +51,16 @@ from .run_loader import RunLoader, activation_bank_words
 from .sequencer import Sequencer
 from .skid import SkidBuffer
 from .writeback import ResultWriter
+
+
+class PayloadSink(enum.Enum, shape=2):
+    """The block a frame's payload bytes go to. Other ops have no payload: any bytes
+    they bring are taken and the frame answered BAD_LENGTH (UNKNOWN_OPCODE first)."""
+
+    NONE = 0
+    LAYER_LOADER = 1
+    RUN_LOADER = 2
+    REPEAT_COUNT = 3
 
 
 class Top(wiring.Component):
@@ -160,20 +170,31 @@ class Top(wiring.Component):
             layer_loader.start.eq(receiver.frame_start & (op == Op.LOAD_LAYER)),
             run_loader.start.eq(receiver.frame_start & op.matches(*run_ops)),
         ]
-        # The payload goes to the loader the op names; any other op has no payload, so
-        # its bytes are taken and the frame answered BAD_LENGTH (UNKNOWN_OPCODE first).
-        extra_bytes = Signal()
+        extra_bytes = Signal()  # a payload for an op without one: BAD_LENGTH
         # REPEAT's payload is its count, little-endian: the bytes shift in from the top.
         repeat_bytes = Signal(range(layout_bytes(REPEAT_HEADER) + 2))
         repeat_header = Signal(REPEAT_HEADER)
+        # Who takes the payload, decided from the op as the frame starts (the header is
+        # in then, the payload not yet): a register, so the op's decode is not on the
+        # path from each received byte to the loaders' state (the iCE40's slowest).
+        sink = Signal(PayloadSink)
         with m.If(receiver.frame_start):
             m.d.sync += [extra_bytes.eq(0), repeat_bytes.eq(0)]
-        with m.Switch(op):
-            with m.Case(Op.LOAD_LAYER):
+            with m.Switch(op):
+                with m.Case(Op.LOAD_LAYER):
+                    m.d.sync += sink.eq(PayloadSink.LAYER_LOADER)
+                with m.Case(*run_ops):
+                    m.d.sync += sink.eq(PayloadSink.RUN_LOADER)
+                with m.Case(Op.REPEAT):
+                    m.d.sync += sink.eq(PayloadSink.REPEAT_COUNT)
+                with m.Default():
+                    m.d.sync += sink.eq(PayloadSink.NONE)
+        with m.Switch(sink):
+            with m.Case(PayloadSink.LAYER_LOADER):
                 wiring.connect(m, receiver.payload, layer_loader.payload)
-            with m.Case(*run_ops):
+            with m.Case(PayloadSink.RUN_LOADER):
                 wiring.connect(m, receiver.payload, run_loader.payload)
-            with m.Case(Op.REPEAT):
+            with m.Case(PayloadSink.REPEAT_COUNT):
                 m.d.comb += receiver.payload.ready.eq(1)
                 with m.If(receiver.payload.valid):
                     m.d.sync += [
