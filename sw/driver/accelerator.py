@@ -353,11 +353,13 @@ class Accelerator:
             )
         if self.network_problem is not None or len(self.network) == 1:
             return self._network_layer_by_layer(x, measure_cycles)
-        rows = self.rows_per_network_run()
-        parts = self._in_chunks(x, rows, lambda c: self._run_whole(c, measure_cycles))
-        chunks = [min(rows, x.shape[0] - start) for start in range(0, x.shape[0], rows)]
+        parts = self._in_chunks(
+            x, self.rows_per_network_run(), lambda c: self._run_whole(c, measure_cycles)
+        )
         shapes = [codes.shape for _, codes in self.network]
-        modelled = [sum(self.info.run_cycles(m, k, n) for m in chunks) for k, n in shapes]
+        modelled = [
+            sum(self.info.run_cycles(part.shape[0], k, n) for part in parts) for k, n in shapes
+        ]
         measured = self.last_run_cycles
         shares = [measured * part // max(1, sum(modelled)) for part in modelled[:-1]]
         loads_each = self._network_loads // len(shapes)  # the chain loads whole, in order
