@@ -10,10 +10,13 @@ load can never compute with the wrong weights), M of zero is BAD_PARAM, M beyond
 the buffer TOO_LARGE; an activation outside ``act_bits`` is BAD_VALUE and bytes
 beyond M x K are BAD_LENGTH. A RUN_NETWORK (`network`) names L resident layers, the
 last L loaded: ``layer`` is then the first (the top looks it up from `header_layers`),
-``last_layer`` the active one. L outside 2..layer_banks is BAD_PARAM, more layers
-than are held (`resident`) NO_LAYER, either tag wrong WRONG_LAYER, and layers that do
-not chain (`chained`: the top's count of the older layers whose N is the next one's K
-and whose results fit the activations) BAD_PARAM.
+``last_layer`` the active one. With networks the header's last byte is followed by a
+`lookup` cycle in which the top looks that layer up among its banks into registers
+(a multiplexer over the banks and the tag check in one cycle missed the ECP5's
+clock); ``layer`` and ``layer_tag`` are read the cycle after. L outside 2..layer_banks
+is BAD_PARAM, more layers than are held (`resident`) NO_LAYER, either tag wrong
+WRONG_LAYER, and layers that do not chain (`chained`: the top's count of the older
+layers whose N is the next one's K and whose results fit the activations) BAD_PARAM.
 `response_length` is the RUN's result bytes, M times the last layer's row bytes,
 worked out on a registered multiplier long before the frame ends; `response_too_long`
 says it does not fit one response frame.
@@ -57,7 +60,8 @@ class RunLoader(wiring.Component):
                 "last_layer": In(layer_layout(tp)),
                 "resident": In(range(p.layer_banks + 1)),
                 "chained": In(range(p.layer_banks)),
-                "header_layers": Out(8),  # L as the header arrives (valid for the check)
+                "header_layers": Out(8),  # L as the header arrives (valid in `lookup`)
+                "lookup": Out(1),  # the header is in: look up `layer` (networks only)
                 "layers": Out(range(p.layer_banks + 1)),  # L of the accepted frame
                 "m": Out(range(tp.m_max + 1)),
                 "complete": Out(1),
@@ -136,7 +140,12 @@ class RunLoader(wiring.Component):
                 with m.If(got):
                     m.d.sync += field.eq(field + 1)
                     with m.If(field == header_bytes - 1):
-                        m.next = "HEADER_CHECK"
+                        m.next = "LOOKUP" if tp.networks else "HEADER_CHECK"
+
+            if tp.networks:
+                with state("LOOKUP"):  # a cycle without a byte for the top's look-up
+                    m.d.comb += self.lookup.eq(1)
+                    m.next = "HEADER_CHECK"
 
             with state("HEADER_CHECK"):  # a cycle without a byte: M and the layer are in
                 head_m = Mux(self.network, network_head.m, run_head.m)

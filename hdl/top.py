@@ -282,22 +282,31 @@ class Top(wiring.Component):
         passes_left = Signal(range(B))
         read_region = Signal()
         network_frame = Const(0)
-        # Where a RUN_NETWORK's first layer is: for the run loader's check, from the header
-        # as it arrives; at the decision, from the count the loader kept.
-        checked_bank, first_bank = Signal(range(B)), Signal(range(B))
+        # A RUN_NETWORK's first layer, its tag and its bank: looked up from the header's
+        # layer count in the run loader's `lookup` cycle, into registers that the loader's
+        # check and the decision at the frame's end read (only a frame's own look-up
+        # changes them, and no load comes between).
+        first_layer, first_tag = Signal(layer_layout(tp)), Signal(8)
+        first_bank = Signal(range(B))
+        # The layer loaded after the running one: a register, the next pass's layer.
+        following_layer = Signal(layer_layout(tp))
         if tp.networks:
             network_frame = op == Op.RUN_NETWORK
-            m.d.comb += [
-                checked_bank.eq(active_bank - (run_loader.header_layers - 1)),
-                first_bank.eq(active_bank - (run_loader.layers - 1)),
-            ]
+            with m.If(run_loader.lookup):
+                bank = (active_bank - (run_loader.header_layers - 1))[: len(first_bank)]
+                m.d.sync += [
+                    first_layer.eq(bank_layers[bank]),
+                    first_tag.eq(bank_tags[bank]),
+                    first_bank.eq(bank),
+                ]
+            m.d.sync += following_layer.eq(bank_layers[(running_bank + 1)[: len(running_bank)]])
         else:
             m.d.comb += [running.eq(active), running_bank.eq(active_bank)]
         m.d.comb += [
             layer_loader.bank.eq(load_bank),
             run_loader.network.eq(network_frame),
-            run_loader.layer.eq(Mux(network_frame, bank_layers[checked_bank], active)),
-            run_loader.layer_tag.eq(Mux(network_frame, bank_tags[checked_bank], active_tag)),
+            run_loader.layer.eq(Mux(network_frame, first_layer, active)),
+            run_loader.layer_tag.eq(Mux(network_frame, first_tag, active_tag)),
             run_loader.layer_valid.eq(layer_valid),
             run_loader.last_layer.eq(active),
             run_loader.last_tag.eq(active_tag),
@@ -394,15 +403,16 @@ class Top(wiring.Component):
             m.d.sync += next_pass.eq(0)
             with m.If(writer.done):
                 m.d.sync += written.eq(1)
+            # (`following_layer` has caught up with `running_bank` long before: a pass
+            # lasts many cycles.)
             with m.If(first_pass & written & ~run_active & ~start_run):
-                next_bank = running_bank + 1  # the next layer loaded
                 m.d.sync += [
                     next_pass.eq(1),
                     written.eq(0),
                     first_pass.eq(passes_left != 1),  # the last pass sends its results
                     passes_left.eq(passes_left - 1),
-                    running.eq(bank_layers[next_bank[: len(running_bank)]]),
-                    running_bank.eq(next_bank),
+                    running.eq(following_layer),
+                    running_bank.eq(running_bank + 1),
                     read_region.eq(~read_region),
                 ]
             with m.If(next_pass):
@@ -588,7 +598,7 @@ class Top(wiring.Component):
                                 first_pass.eq(1),
                                 written.eq(0),
                                 passes_left.eq(run_loader.layers - 1),
-                                running.eq(bank_layers[first_bank]),
+                                running.eq(first_layer),
                                 running_bank.eq(first_bank),
                                 read_region.eq(0),
                             ]

@@ -1,7 +1,7 @@
 """`ResultWriter`: a layer's results, as they leave the core, into the activation buffer.
 
-A RUN_NETWORK runs two resident layers back to back; the first one's requantized
-results become the second one's activations without leaving the chip. They arrive
+A RUN_NETWORK runs resident layers back to back; each one's requantized results but
+the last one's become the next one's activations without leaving the chip. They arrive
 in the core's tile order (`sw.kernel.tiling.result_order`: for each block of R rows,
 for each block of C columns, the tile row by row) and are written where `RunLoader`
 would have put them: row ``m`` in bank ``m % R`` at ``base + (m // R) * N + n``.
@@ -43,19 +43,25 @@ class ResultWriter(wiring.Component):
         tp, p = self.tp, self.tp.core
         m = Module()
         R, C = p.rows, p.cols
-        # Position of the next value: tile row r and column c inside the tile whose
-        # first row is m0 and first column n0; `tile_address` is base + (m0 / R) * N + n0.
+        # Position of the next value: tile row r and column c; `tile_address` is
+        # base + (m0 / R) * N + n0 for the tile whose first row is m0 and first column n0.
         r = Signal(range(R))
         c = Signal(range(C))
-        m0 = Signal(range(tp.m_max + R + 1))
-        n0 = Signal(range(p.channels + C + 1))
         block_address = Signal(len(self.act_address))  # base + (m0 / R) * N
         tile_address = Signal(len(self.act_address))
-        # The tile's last row and column (the last tiles are cut at M and N).
-        rows_here = Mux(self.m - m0 < R, self.m - m0, R)
-        cols_here = Mux(self.n - n0 < C, self.n - n0, C)
-        last_row = r == rows_here - 1
-        last_col = c == cols_here - 1
+        # Rows from m0 on and columns from n0 on, and the tile's last row and column (the
+        # last tiles are cut at M and N), kept as registers and stepped with the tile:
+        # the value's path then ends at a compare of two registers (ECP5 timing).
+        rows_from = Signal(range(tp.m_max + 1))
+        cols_from = Signal(range(p.channels + 1))
+        tile_last_row = Signal(range(R))
+        tile_last_col = Signal(range(C))
+
+        def last_index(remaining, size):  # min(remaining, size) - 1, remaining >= 1
+            return Mux(remaining < size, remaining - 1, size - 1)
+
+        def first_column_block():
+            return [cols_from.eq(self.n), tile_last_col.eq(last_index(self.n, C))]
 
         m.d.comb += self.values.ready.eq(1)
         m.d.sync += [self.act_enable.eq(0), self.done.eq(0)]  # writes go through registers
@@ -63,10 +69,11 @@ class ResultWriter(wiring.Component):
             m.d.sync += [
                 r.eq(0),
                 c.eq(0),
-                m0.eq(0),
-                n0.eq(0),
+                rows_from.eq(self.m),
+                tile_last_row.eq(last_index(self.m, R)),
                 block_address.eq(self.base),
                 tile_address.eq(self.base),
+                *first_column_block(),
             ]
         with m.Elif(self.values.valid):
             # The first layer's outputs fit the activations (the top checks out_bits).
@@ -75,23 +82,28 @@ class ResultWriter(wiring.Component):
                 self.act_data.eq(self.values.payload),
                 self.act_enable.eq(1 << r),
             ]
-            with m.If(~last_col):
+            with m.If(c != tile_last_col):
                 m.d.sync += c.eq(c + 1)
             with m.Else():
                 m.d.sync += c.eq(0)
-                with m.If(~last_row):
+                with m.If(r != tile_last_row):
                     m.d.sync += r.eq(r + 1)
                 with m.Else():
                     m.d.sync += r.eq(0)
-                    with m.If(n0 + C < self.n):  # the next column block of these rows
-                        m.d.sync += [n0.eq(n0 + C), tile_address.eq(tile_address + C)]
+                    with m.If(cols_from > C):  # the next column block of these rows
+                        m.d.sync += [
+                            cols_from.eq(cols_from - C),
+                            tile_last_col.eq(last_index(cols_from - C, C)),
+                            tile_address.eq(tile_address + C),
+                        ]
                     with m.Else():  # the next block of rows
-                        with m.If(m0 + R >= self.m):
+                        with m.If(rows_from <= R):
                             m.d.sync += self.done.eq(1)
                         m.d.sync += [
-                            n0.eq(0),
-                            m0.eq(m0 + R),
+                            rows_from.eq(rows_from - R),
+                            tile_last_row.eq(last_index(rows_from - R, R)),
                             block_address.eq(block_address + self.n),
                             tile_address.eq(block_address + self.n),
+                            *first_column_block(),
                         ]
         return m
