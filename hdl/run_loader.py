@@ -122,6 +122,26 @@ class RunLoader(wiring.Component):
         m.d.sync += self.response_too_long.eq(self.response_length[16:].any())
         m.d.sync += self.act_enable.eq(0)  # writes go through registers
 
+        # The header's checks, in the order their statuses are given (the first tag's
+        # waits for the top's look-up). With networks they are registers set in the
+        # `lookup` cycle (the header is in, and nothing changes it or the layers held
+        # before the check): the check then reads flags, not compares (an ECP5 path).
+        head_m = Mux(self.network, network_head.m, run_head.m)
+        first_tag = Mux(self.network, network_head.first, run_head.layer)
+        layers = network_head.layers
+        check = {
+            "layer_count_bad": self.network & ((layers < 2) | (layers > p.layer_banks)),
+            "layers_missing": ~self.layer_valid | (self.network & (layers > self.resident)),
+            "last_tag_wrong": self.network & (network_head.last != self.last_tag),
+            "m_zero_or_unchained": (head_m == 0) | (self.network & (layers - 1 > self.chained)),
+            "m_too_large": head_m > tp.m_max,
+        }
+        if tp.networks:
+            flags = {name: Signal(name=name) for name in check}
+            with m.If(self.lookup):
+                m.d.sync += [flags[name].eq(value) for name, value in check.items()]
+            check = flags
+
         @contextmanager
         def state(name):
             """A state of the FSM below; a new frame restarts it from any of them."""
@@ -148,25 +168,19 @@ class RunLoader(wiring.Component):
                     m.next = "HEADER_CHECK"
 
             with state("HEADER_CHECK"):  # a cycle without a byte: M and the layer are in
-                head_m = Mux(self.network, network_head.m, run_head.m)
-                first_tag = Mux(self.network, network_head.first, run_head.layer)
-                layers = network_head.layers
-                with m.If(self.network & ((layers < 2) | (layers > p.layer_banks))):
+                with m.If(check["layer_count_bad"]):
                     fail(Status.BAD_PARAM)
                     m.next = "DISCARD"
-                with m.Elif(~self.layer_valid | (self.network & (layers > self.resident))):
+                with m.Elif(check["layers_missing"]):
                     fail(Status.NO_LAYER)
                     m.next = "DISCARD"
-                with m.Elif(
-                    (first_tag != self.layer_tag)
-                    | (self.network & (network_head.last != self.last_tag))
-                ):
+                with m.Elif((first_tag != self.layer_tag) | check["last_tag_wrong"]):
                     fail(Status.WRONG_LAYER)
                     m.next = "DISCARD"
-                with m.Elif((head_m == 0) | (self.network & (layers - 1 > self.chained))):
+                with m.Elif(check["m_zero_or_unchained"]):
                     fail(Status.BAD_PARAM)
                     m.next = "DISCARD"
-                with m.Elif(head_m > tp.m_max):
+                with m.Elif(check["m_too_large"]):
                     fail(Status.TOO_LARGE)
                     m.next = "DISCARD"
                 with m.Else():
