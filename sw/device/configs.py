@@ -208,6 +208,7 @@ def _multiplier_array(
     k_max: int = 256,
     m_max: int = 64,
     channels: int = 256,
+    networks: bool = True,
 ) -> TopParams:
     """A design of ``rows`` x ``cols`` PEs on DSP multipliers, in the multiplier modes
     (uniform and codebook share it); by default the 85F's widths and buffers."""
@@ -220,7 +221,7 @@ def _multiplier_array(
         channels=channels,
         weight_modes=("uniform", "codebook"),
     )
-    return TopParams(core, k_max=k_max, m_max=m_max)
+    return TopParams(core, k_max=k_max, m_max=m_max, networks=networks)
 
 
 def _multiplier_board(
@@ -245,12 +246,14 @@ def _multiplier_board(
 # not make a rectangle). LFE5U-12F is the 25F's die sold with a smaller budget (12k
 # LUTs, 28 MULT18X18D, 32 DP16KD; nextpnr places it on the 25F's chip database, so
 # `boards.build` checks the budget itself): the 25F's array with half the buffers.
+# RUN_NETWORK's second activation region doubles the activation banks: with 64-row RUNs
+# the 25F's design wants more than its 56 block RAMs, so its RUNs take 32 rows (the
+# activation banks then take what 64 rows took without RUN_NETWORK).
+_ECP5_25F_ARRAY = _multiplier_array(5, 5, m_max=32)
 BOARD_DEVICES["ulx3s-12f"] = _multiplier_board(
     "ulx3s-12f", "ecp5", 84_375_000, _multiplier_array(5, 5, k_max=128, m_max=32, channels=128)
 )
-BOARD_DEVICES["ulx3s-25f"] = _multiplier_board(
-    "ulx3s-25f", "ecp5", 84_375_000, _multiplier_array(5, 5)
-)
+BOARD_DEVICES["ulx3s-25f"] = _multiplier_board("ulx3s-25f", "ecp5", 84_375_000, _ECP5_25F_ARRAY)
 BOARD_DEVICES["ulx3s-45f"] = _multiplier_board(
     "ulx3s-45f", "ecp5", 84_375_000, _multiplier_array(8, 8)
 )
@@ -261,10 +264,11 @@ BOARD_DEVICES["ulx3s-45f"] = _multiplier_board(
 # beside the requantizer's multiplies (70 of 96 halves). The 9K is short of LUTs, not
 # multipliers: its 4 x 4 array with a 24-bit accumulator takes 81% of them. Clocks
 # are rPLL outputs that divide to 3 Mbaud exactly, below nextpnr's Fmax
-# (docs/boards.md has the builds).
+# (docs/boards.md has the builds). The 9K has no room for RUN_NETWORK's write-back and
+# look-ups: with them nextpnr found no placement.
 BOARD_DEVICES["tangnano9k"] = _multiplier_board(
     "tangnano9k", "gowin", 54_000_000,
-    _multiplier_array(4, 4, acc_bits=24, k_max=128, m_max=32, channels=64),
+    _multiplier_array(4, 4, acc_bits=24, k_max=128, m_max=32, channels=64, networks=False),
 )  # fmt: skip
 BOARD_DEVICES["tangnano20k"] = _multiplier_board(
     "tangnano20k", "gowin", 72_000_000,
@@ -276,7 +280,7 @@ BOARD_DEVICES["tangnano20k"] = _multiplier_board(
 # The ULX3S's arrays on the same dies; the clock is the PLL's nearest to theirs from
 # 48 MHz (x 7 / 4).
 BOARD_DEVICES["orangecrab-25f"] = _multiplier_board(
-    "orangecrab-25f", "ecp5", 84_000_000, _multiplier_array(5, 5), baud=None
+    "orangecrab-25f", "ecp5", 84_000_000, _ECP5_25F_ARRAY, baud=None
 )
 BOARD_DEVICES["orangecrab-85f"] = replace(
     BOARD_DEVICES["ulx3s-85f"], board="orangecrab-85f", clock_hz=84_000_000, baud=None
