@@ -129,10 +129,9 @@ def _icebreaker_multiplier_mode(mode: str) -> TopParams:
 
 def _ulx3s(**modes) -> TopParams:
     # Four drain lanes: a 12 x 12 tile drains in 36 cycles, inside a 64-deep tile's 65,
-    # and their requantizers take 8 of the 12 MULT18X18Ds the array leaves. No
-    # RUN_NETWORK yet: with it (and four layer banks) the design took 29025 LUTs and 109
-    # block RAMs and placed at 45.3 MHz for 84.375 (51.1 with two banks, 63.5 without
-    # it); its paths need registers before it can come back (README, Boards).
+    # and their requantizers take 8 of the 12 MULT18X18Ds the array leaves. Two layer
+    # banks: with four the design took 29025 LUTs and 109 block RAMs and placed at
+    # 45.3 MHz for 84.375 (README, Boards).
     core = CoreParams(
         rows=12,
         cols=12,
@@ -143,7 +142,7 @@ def _ulx3s(**modes) -> TopParams:
         drain_lanes=4,
         **modes,
     )
-    return TopParams(core, k_max=256, m_max=64, networks=False)
+    return TopParams(core, k_max=256, m_max=64)
 
 
 BOARD_DEVICES: dict[str, BoardDevices] = {
