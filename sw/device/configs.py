@@ -207,7 +207,6 @@ def _multiplier_array(
     k_max: int = 256,
     m_max: int = 64,
     channels: int = 256,
-    networks: bool = True,
 ) -> TopParams:
     """A design of ``rows`` x ``cols`` PEs on DSP multipliers, in the multiplier modes
     (uniform and codebook share it); by default the 85F's widths and buffers."""
@@ -220,7 +219,7 @@ def _multiplier_array(
         channels=channels,
         weight_modes=("uniform", "codebook"),
     )
-    return TopParams(core, k_max=k_max, m_max=m_max, networks=networks)
+    return TopParams(core, k_max=k_max, m_max=m_max)
 
 
 def _multiplier_board(
@@ -263,11 +262,10 @@ BOARD_DEVICES["ulx3s-45f"] = _multiplier_board(
 # beside the requantizer's multiplies (70 of 96 halves). The 9K is short of LUTs, not
 # multipliers: its 4 x 4 array with a 24-bit accumulator takes 81% of them. Clocks
 # are rPLL outputs that divide to 3 Mbaud exactly, below nextpnr's Fmax
-# (docs/boards.md has the builds). The 9K has no room for RUN_NETWORK's write-back and
-# look-ups: with them nextpnr found no placement.
+# (docs/boards.md has the builds; the 9K's design as it is now finds no placement).
 BOARD_DEVICES["tangnano9k"] = _multiplier_board(
     "tangnano9k", "gowin", 54_000_000,
-    _multiplier_array(4, 4, acc_bits=24, k_max=128, m_max=32, channels=64, networks=False),
+    _multiplier_array(4, 4, acc_bits=24, k_max=128, m_max=32, channels=64),
 )  # fmt: skip
 BOARD_DEVICES["tangnano20k"] = _multiplier_board(
     "tangnano20k", "gowin", 72_000_000,
