@@ -25,7 +25,7 @@ valid never depends on ready, as the stream rules require.
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.device import latency
@@ -34,6 +34,7 @@ from sw.device.protocol import WeightMode
 from sw.device.tables import spx_entry_layout, table_entry_bits, uses_table
 
 from .decode import multiplier_weight, spx_entry
+from .family import fpga_family
 from .multiplier import RegisteredMultiplier, times_constant
 from .requant import Requantizer, requant_control_signature
 
@@ -117,13 +118,10 @@ class MatmulCore(wiring.Component):
         ]
 
         # The decode table: codebook levels or SPx shift descriptors, one per code,
-        # in `layer_banks` banks (index = bank, code).
-        table = None
+        # in `layer_banks` banks (index = bank, code). `table_entry(c, index)` is the
+        # entry column c reads this cycle.
+        table_entry = None
         if uses_table(p):
-            table = Array(
-                Signal(table_entry_bits(p), name=f"table_{i}")
-                for i in range(p.layer_banks << p.weight_bits)
-            )
             # Writes go through a register: the request comes from the receiver's logic,
             # which is placed wherever the placer likes, often far from the array's edge.
             write_enable = Signal()
@@ -134,8 +132,7 @@ class MatmulCore(wiring.Component):
                 write_index.eq(Cat(control.table_write_address, control.table_write_bank)),
                 write_data.eq(control.table_write_data),
             ]
-            with m.If(write_enable):
-                m.d.sync += table[write_index].eq(write_data)
+            table_entry = _decode_table(m, p, platform, write_enable, write_index, write_data)
         read_bank = Signal.like(control.bank)
         m.d.sync += read_bank.eq(control.bank)
 
@@ -225,7 +222,9 @@ class MatmulCore(wiring.Component):
             else []
         )
         for c in cols:
-            entry = table[Cat(codes_accepted[c], read_bank)] if table is not None else 0
+            entry = 0
+            if table_entry is not None:
+                entry = table_entry(c, Cat(codes_accepted[c], read_bank))
             if p.has_multiplier:
                 m.d.sync += weight[c].eq(
                     multiplier_weight(codes_accepted[c], entry, mode_codebook, p)
@@ -318,7 +317,7 @@ class MatmulCore(wiring.Component):
         # one register to every accumulator across the die (the SPx 12x12's slowest
         # path): each row has its own copy of the clear, a register that the reset sets,
         # so a reset clears the accumulators through the tile's clear.
-        own_clear = getattr(platform, "family", None) == "ecp5"
+        own_clear = fpga_family(platform) == "ecp5"
         accumulator = [
             [Signal(signed(p.acc_bits), name=f"acc_{r}_{c}", reset_less=own_clear) for c in cols]
             for r in rows
@@ -441,3 +440,37 @@ class MatmulCore(wiring.Component):
             | (reserved != 0)
         )
         return m
+
+
+def _decode_table(m: Module, p: CoreParams, platform, write_enable, write_index, write_data):
+    """The core's decode table, written at ``write_index`` when ``write_enable``; returns
+    ``entry(column, index)``, the entry a column reads in the same cycle.
+
+    Every column reads it at once, each at its own code. In flip-flops that is one
+    register per entry and a wide multiplexer per column. On Gowin the table is a LUT
+    RAM instead, one copy per column (Yosys gives each read port its RAM16SDP4s): on the
+    Tang Nano 9K that took 764 LUT4s and 160 flip-flops off a design that had found no
+    placement (5798 LUT4s and 1476 ALUs of 8640), for 16 RAM16SDP4s, and it places
+    again. Elsewhere the table stays in flip-flops: the iCE40 has no LUT RAM, and the
+    ECP5's LUTs are not short (its builds are measured with flip-flops)."""
+    depth = p.layer_banks << p.weight_bits
+    if fpga_family(platform) == "gowin":
+        table = memory.Memory(shape=unsigned(table_entry_bits(p)), depth=depth, init=[])
+        m.submodules.decode_table = table
+        write = table.write_port()
+        m.d.comb += [
+            write.en.eq(write_enable),
+            write.addr.eq(write_index),
+            write.data.eq(write_data),
+        ]
+        reads = [table.read_port(domain="comb") for _ in range(p.cols)]
+
+        def entry(column, index):
+            m.d.comb += reads[column].addr.eq(index)
+            return reads[column].data
+
+        return entry
+    registers = Array(Signal(table_entry_bits(p), name=f"table_{i}") for i in range(depth))
+    with m.If(write_enable):
+        m.d.sync += registers[write_index].eq(write_data)
+    return lambda column, index: registers[index]

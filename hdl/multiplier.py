@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from amaranth import ClockSignal, Elaboratable, Instance, Module, Signal
 
+from .family import fpga_family
+
 DSP_WIDTH = 18  # MULT18X18D operands (signed)
 
 
@@ -20,7 +22,7 @@ class RegisteredMultiplier(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        if getattr(platform, "family", None) == "ecp5":
+        if fpga_family(platform) == "ecp5":
             m.submodules.dsp = ecp5_mult18x18d(self.a, self.b, self.product)
         else:
             a, b = Signal.like(self.a), Signal.like(self.b)

@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from sw.device import latency
 from sw.device.params import CoreParams
 
+from .family import fpga_family
 from .multiplier import DSP_WIDTH, RegisteredMultiplier
 
 # On ECP5 the multiply is cut into pieces this wide: with a 0 or the sign on top each
@@ -149,7 +150,7 @@ class Requantizer(wiring.Component):
         # passes it on.
         product = Signal(signed(product_bits))
         piece_bits = self.piece_bits
-        if piece_bits is None and getattr(platform, "family", None) == "ecp5":
+        if piece_bits is None and fpga_family(platform) == "ecp5":
             piece_bits = ECP5_PIECE_BITS
         piece_bits = piece_bits or len(biased)
         partials = []

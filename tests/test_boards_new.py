@@ -4,11 +4,13 @@ the smaller ULX3S dies, the UART rate as a build option, and the link descriptio
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
 import pytest
 from amaranth import Elaboratable, Module, Signal
+from amaranth.back import rtlil
 from amaranth.lib import io
 
 from boards import board
@@ -23,6 +25,9 @@ from boards.build import (
 from boards.clocks import GOWIN_CLKOUT_HZ, GOWIN_PFD_HZ, GOWIN_VCO_HZ, gowin_pll, pll_for
 from boards.gowin import TangNano9kPlatform, TangNano20kPlatform, chip_database
 from boards.top import BoardTop, uart_divisor
+from hdl.core import MatmulCore
+from hdl.family import fpga_family
+from sim.runner import SimulationPlatform
 from sw.device.configs import (
     BOARD_DEVICES,
     DEVICES,
@@ -82,6 +87,26 @@ def test_gowin_platforms_ask_for_the_himbaechel_tools():
     for platform in (TangNano9kPlatform(), TangNano20kPlatform()):
         assert platform.required_tools == ["yosys", "nextpnr-himbaechel", "gowin_pack"]
     assert device_name(TangNano20kPlatform()) == "GW2AR-LV18QN88C8/I7"
+
+
+def test_every_board_platform_is_elaborated_for_its_configured_family():
+    # The gateware picks primitives by `fpga_family`: ECP5 multipliers, Gowin LUT RAM.
+    for name, devices in BOARD_DEVICES.items():
+        assert fpga_family(board(name).platform()) == devices.family, name
+
+
+def count_decode_table_reads(family: str | None) -> int:
+    core = MatmulCore(BOARD_DEVICES["tangnano9k"].modes["codebook"].core)
+    text = rtlil.convert(core, platform=SimulationPlatform(family) if family else None)
+    return len(re.findall(r'cell \$memrd_v2 \S+\n    parameter \\MEMID "\\\\decode_table"', text))
+
+
+def test_on_gowin_the_decode_table_is_a_lut_ram_read_by_every_column():
+    # One asynchronous read port per column: Yosys gives each a RAM16SDP4 copy; other
+    # families keep the table in flip-flops (a register per entry, no memory).
+    columns = BOARD_DEVICES["tangnano9k"].modes["codebook"].core.cols
+    assert count_decode_table_reads("gowin") == columns
+    assert count_decode_table_reads("ecp5") == count_decode_table_reads(None) == 0
 
 
 def test_chip_database_names():

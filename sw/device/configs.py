@@ -260,15 +260,15 @@ BOARD_DEVICES["ulx3s-45f"] = _multiplier_board(
 # to the onboard USB debugger (BL702 / BL616). Yosys's synth_gowin puts an 8 x 8 PE
 # multiply on a 9 x 9 half of a multiplier block, so the 20K's 48 blocks hold 8 x 8 PEs
 # beside the requantizer's multiplies (70 of 96 halves). The 9K is short of LUTs, not
-# multipliers: its 4 x 4 array with a 24-bit accumulator takes 81% of them. Clocks
-# are rPLL outputs that divide to 3 Mbaud exactly, below nextpnr's Fmax
-# (docs/boards.md has the builds; the 9K's design as it is now finds no placement).
+# multipliers: its 4 x 4 array with a 24-bit accumulator takes 80% of them (its
+# decode table is a LUT RAM, `hdl.core`). Clocks are rPLL outputs that divide to
+# 3 Mbaud exactly, below nextpnr's Fmax (docs/boards.md has the builds).
 BOARD_DEVICES["tangnano9k"] = _multiplier_board(
     "tangnano9k", "gowin", 54_000_000,
     _multiplier_array(4, 4, acc_bits=24, k_max=128, m_max=32, channels=64),
 )  # fmt: skip
 BOARD_DEVICES["tangnano20k"] = _multiplier_board(
-    "tangnano20k", "gowin", 72_000_000,
+    "tangnano20k", "gowin", 108_000_000,
     _multiplier_array(8, 8, k_max=256, m_max=32, channels=128),
 )  # fmt: skip
 
